@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "imagebuildd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "imagebuildd", targets: ["BuildDaemon"]),
+        .library(name: "JobJournal", targets: ["JobJournal"]),
+        .library(name: "Scheduler", targets: ["Scheduler"]),
+        .library(name: "AzureClient", targets: ["AzureClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(name: "JobJournal"),
+        .target(name: "Scheduler"),
+        .target(name: "AzureClient"),
+        .executableTarget(
+            name: "BuildDaemon",
+            dependencies: [
+                "JobJournal", "Scheduler", "AzureClient", "CSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A child process for the crash tests: appends or compacts until SIGKILLed.
+        .executableTarget(name: "JournalTorture", dependencies: ["JobJournal"]),
+        .testTarget(
+            name: "JobJournalTests",
+            dependencies: [
+                "JobJournal",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "AzureClientTests", dependencies: ["AzureClient"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

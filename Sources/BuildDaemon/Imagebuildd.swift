@@ -1,0 +1,43 @@
+import ArgumentParser
+
+/// The `imagebuildd` command: the daemon and its tools.
+@main
+struct Imagebuildd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imagebuildd",
+        abstract: "Keeps Azure VM Image Builder templates rebuilt on a schedule, as a systemd service.",
+        subcommands: [Run.self, CheckConfig.self, Next.self, History.self, Demo.self, JournalCommand.self]
+    )
+}
+
+/// A subcommand whose issue has not landed yet; says so instead of pretending.
+struct NotYetImplemented: Error, CustomStringConvertible {
+    var command: String
+    var issue: String
+    var description: String { "`imagebuildd \(command)` is not implemented yet (planned in \"\(issue)\")" }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (systemd Type=notify).")
+    func run() async throws { throw NotYetImplemented(command: "run", issue: "The daemon: scheduled builds, end to end, crash-safe") }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a config file offline.")
+    func run() async throws { throw NotYetImplemented(command: "check-config", issue: "The daemon: scheduled builds, end to end, crash-safe") }
+}
+
+struct Next: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the next fire times of a cron expression.")
+    func run() async throws { throw NotYetImplemented(command: "next", issue: "Scheduler: fire times that are right where every other scheduler is wrong") }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List recent runs from the journal.")
+    func run() async throws { throw NotYetImplemented(command: "history", issue: "The daemon: scheduled builds, end to end, crash-safe") }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon against the built-in Azure simulator.")
+    func run() async throws { throw NotYetImplemented(command: "demo", issue: "systemd-native: notify, watchdog, journald, hardened unit, demo") }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import JobJournal
+
+/// `imagebuildd journal …`: inspect and repair the job journal.
+struct JournalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal",
+        abstract: "Inspect, verify or repair the job journal.",
+        subcommands: [Dump.self, Verify.self, Repair.self]
+    )
+
+    struct StateDirectory: ParsableArguments {
+        @Option(name: .customLong("state-dir"),
+                help: "The daemon's state directory (default: $STATE_DIRECTORY, else /var/lib/imagebuildd).")
+        var stateDirectory: String?
+
+        var journalDirectory: String {
+            let base = stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "/var/lib/imagebuildd"
+            return base + "/journal"
+        }
+    }
+
+    struct Dump: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print every record, oldest first.")
+        @OptionGroup var state: StateDirectory
+        @Flag(help: "One JSON payload per line, exactly as stored.") var json = false
+
+        func run() async throws {
+            do {
+                let (report, _) = try JournalInspection.verify(directory: state.journalDirectory) { entry in
+                    print(json ? entry.payload : RecordText.line(entry.record))
+                }
+                if let torn = report.tornTail {
+                    Terminal.warn("torn tail of \(report.tornTailBytes) bytes at \(torn.segment) offset \(torn.offset): \(torn.damage)")
+                }
+            } catch {
+                Terminal.fail(error, directory: state.journalDirectory)
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check every checksum and sequence number; exit 1 on damage.")
+        @OptionGroup var state: StateDirectory
+
+        func run() async throws {
+            do {
+                let (report, view) = try JournalInspection.verify(directory: state.journalDirectory)
+                print("journal \(state.journalDirectory): \(report.segments.count) segment(s), \(report.records) record(s), last sequence \(report.lastSeq)")
+                print("open runs: \(view.openRuns.count); schedules seen: \(view.lastSlot.count)")
+                if let torn = report.tornTail {
+                    print("torn tail: \(report.tornTailBytes) bytes at \(torn.segment) offset \(torn.offset) (\(torn.damage)); the next open truncates it")
+                }
+                if !report.supersededSegments.isEmpty {
+                    print("superseded by a snapshot (an interrupted compaction; the next open removes them): \(report.supersededSegments.joined(separator: ", "))")
+                }
+                print("ok")
+            } catch {
+                Terminal.fail(error, directory: state.journalDirectory)
+            }
+        }
+    }
+
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move each damaged segment aside and keep its intact records before the damage.")
+        @OptionGroup var state: StateDirectory
+
+        func run() async throws {
+            do {
+                let actions = try JournalRepair.repair(directory: state.journalDirectory)
+                if actions.isEmpty { print("journal \(state.journalDirectory): no damage, nothing to repair") }
+                for action in actions { print(action) }
+            } catch {
+                Terminal.fail(error, directory: state.journalDirectory)
+            }
+        }
+    }
+}
+
+/// Human-readable lines for `journal dump`.
+enum RecordText {
+    static func line(_ record: JournalRecord) -> String {
+        var parts = ["#\(record.seq)", RFC3339.string(record.at), record.event.typeName]
+        if let key = record.event.slot { parts += [key.schedule, RFC3339.string(key.slot)] }
+        switch record.event {
+        case .slotDue(_, let t): parts.append("\(t.subscriptionID)/\(t.resourceGroup)/\(t.template)")
+        case .slotQueued: break
+        case .slotSkipped(_, let reason): parts.append("reason=\(reason)")
+        case .runRequested(_, let id): parts.append("client_request_id=\(id ?? "-")")
+        case .runAccepted(_, let timeout): parts.append("build_timeout=\(timeout.map { "\($0)s" } ?? "-")")
+        case .statusObserved(_, let s), .cancelObserved(_, let s):
+            parts.append("\(s.runState)/\(s.runSubState ?? "-")")
+            if let m = s.message { parts.append("message=\(m)") }
+        case .cancelRequested(_, let reason): parts.append("reason=\(reason.rawValue)")
+        case .outputsRecorded(_, let outputs): parts += outputs.map { "\($0.name)=\($0.artifactID ?? $0.artifactURI ?? "-")" }
+        case .finished(_, let outcome, let message): parts.append(outcome.rawValue + (message.map { " message=\($0)" } ?? ""))
+        case .snapshot(let s):
+            parts.append("open_runs=\(s.openRuns.count) history=\(s.history.values.map(\.count).reduce(0, +)) schedules=\(s.lastSlot.count)")
+        }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// RFC 3339 UTC instants, with milliseconds only when there are some.
+enum RFC3339 {
+    static func string(_ date: Date) -> String {
+        let millis = date.journalMillis % 1000
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: millis != 0, timeZone: TimeZone(identifier: "UTC")!)
+        return date.formatted(style)
+    }
+}
+
+/// Messages on stderr and exit codes for the command-line tools.
+enum Terminal {
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data("imagebuildd: warning: \(message)\n".utf8))
+    }
+
+    static func fail(_ error: any Error, directory: String) -> Never {
+        var message = "imagebuildd: error: \(error)"
+        if let journalError = error as? JournalError, journalError.isDamage {
+            message += "\nThe journal refuses to guess. `imagebuildd journal repair` moves the damaged segment aside (state directory: \((directory as NSString).deletingLastPathComponent))."
+        }
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        exit(1)
+    }
+}

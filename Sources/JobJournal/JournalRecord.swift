@@ -1,0 +1,148 @@
+import Foundation
+
+/// The identity of one slot: (schedule name, scheduled UTC instant). It is the idempotency key.
+public struct SlotKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var schedule: String
+    /// The scheduled instant in milliseconds since the Unix epoch; integral so that keys compare exactly.
+    public var slotMillis: Int64
+
+    public init(schedule: String, slotMillis: Int64) {
+        self.schedule = schedule
+        self.slotMillis = slotMillis
+    }
+
+    public init(schedule: String, slot: Date) {
+        self.init(schedule: schedule, slotMillis: slot.journalMillis)
+    }
+
+    public var slot: Date { Date(journalMillis: slotMillis) }
+
+    public static func < (a: SlotKey, b: SlotKey) -> Bool {
+        (a.slotMillis, a.schedule) < (b.slotMillis, b.schedule)
+    }
+
+    public var description: String { "\(schedule)@\(slotMillis)" }
+}
+
+/// Where a slot's build happens; opaque strings to the journal.
+public struct BuildTarget: Hashable, Sendable {
+    public var subscriptionID: String
+    public var resourceGroup: String
+    public var template: String
+
+    public init(subscriptionID: String, resourceGroup: String, template: String) {
+        self.subscriptionID = subscriptionID
+        self.resourceGroup = resourceGroup
+        self.template = template
+    }
+}
+
+/// A run state as Azure reported it, kept verbatim.
+public struct RunStatus: Hashable, Sendable {
+    public var runState: String
+    public var runSubState: String?
+    public var message: String?
+    public var startedAt: Date?
+    public var endedAt: Date?
+
+    public init(runState: String, runSubState: String? = nil, message: String? = nil,
+                startedAt: Date? = nil, endedAt: Date? = nil) {
+        self.runState = runState
+        self.runSubState = runSubState
+        self.message = message
+        self.startedAt = startedAt.map(\.journalRounded)
+        self.endedAt = endedAt.map(\.journalRounded)
+    }
+}
+
+/// One artifact a finished run produced.
+public struct RunOutputRecord: Hashable, Sendable {
+    public var name: String
+    public var artifactID: String?
+    public var artifactURI: String?
+
+    public init(name: String, artifactID: String? = nil, artifactURI: String? = nil) {
+        self.name = name
+        self.artifactID = artifactID
+        self.artifactURI = artifactURI
+    }
+}
+
+/// How a run ended (the `outcome` of `history --json`).
+public enum RunOutcome: String, Sendable, CaseIterable {
+    case succeeded, partiallySucceeded, failed, canceled, timedOut, lost
+}
+
+/// Why the daemon asked Azure to cancel a run.
+public enum CancelReason: String, Sendable, CaseIterable {
+    case timeout, replace
+}
+
+/// One fact in the run lifecycle of ARCHITECTURE.md, or a compaction snapshot.
+public enum JournalEvent: Hashable, Sendable {
+    case slotDue(SlotKey, target: BuildTarget)
+    case slotQueued(SlotKey)
+    case slotSkipped(SlotKey, reason: String)
+    case runRequested(SlotKey, clientRequestID: String?)
+    case runAccepted(SlotKey, buildTimeoutSeconds: Int64?)
+    case statusObserved(SlotKey, RunStatus)
+    case cancelRequested(SlotKey, reason: CancelReason)
+    case cancelObserved(SlotKey, RunStatus)
+    case outputsRecorded(SlotKey, [RunOutputRecord])
+    case finished(SlotKey, outcome: RunOutcome, message: String?)
+    case snapshot(JournalState)
+
+    /// The record type as written in the payload's `type` field.
+    public var typeName: String {
+        switch self {
+        case .slotDue: "slot-due"
+        case .slotQueued: "slot-queued"
+        case .slotSkipped: "slot-skipped"
+        case .runRequested: "run-requested"
+        case .runAccepted: "run-accepted"
+        case .statusObserved: "status-observed"
+        case .cancelRequested: "cancel-requested"
+        case .cancelObserved: "cancel-observed"
+        case .outputsRecorded: "outputs-recorded"
+        case .finished: "finished"
+        case .snapshot: "snapshot"
+        }
+    }
+
+    /// The slot a lifecycle record is about; nil for a snapshot.
+    public var slot: SlotKey? {
+        switch self {
+        case .slotDue(let k, _), .slotQueued(let k), .slotSkipped(let k, _), .runRequested(let k, _),
+             .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _),
+             .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _):
+            k
+        case .snapshot:
+            nil
+        }
+    }
+}
+
+/// A committed record: its place in the sequence, when it was written, and what it says.
+public struct JournalRecord: Hashable, Sendable {
+    public var seq: UInt64
+    public var at: Date
+    public var event: JournalEvent
+
+    public init(seq: UInt64, at: Date, event: JournalEvent) {
+        self.seq = seq
+        self.at = at.journalRounded
+        self.event = event
+    }
+}
+
+extension Date {
+    /// Milliseconds since the epoch: the journal's only time representation.
+    public var journalMillis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    public init(journalMillis: Int64) {
+        self.init(timeIntervalSince1970: Double(journalMillis) / 1000)
+    }
+
+    /// This instant as the journal will give it back.
+    public var journalRounded: Date { Date(journalMillis: journalMillis) }
+}

@@ -1,0 +1,349 @@
+import Foundation
+
+/// A payload whose JSON is valid but does not describe a record this version understands.
+public struct RecordDecodingError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
+}
+
+/// The payload format: one flat JSON object per record, times as integer milliseconds since the
+/// epoch, absent values omitted. `{"seq":7,"at":1795000000123,"type":"run-accepted","schedule":"…","slot":…}`
+public enum RecordCodec {
+    /// The payload bytes of `record`.
+    public static func encode(_ record: JournalRecord) -> [UInt8] {
+        var w = JSONWriter()
+        w.objectStart()
+        w.field("seq", Int64(record.seq))
+        w.field("at", record.at.journalMillis)
+        w.field("type", record.event.typeName)
+        if let key = record.event.slot {
+            w.field("schedule", key.schedule)
+            w.field("slot", key.slotMillis)
+        }
+        switch record.event {
+        case .slotDue(_, let target):
+            writeTarget(target, &w)
+        case .slotQueued:
+            break
+        case .slotSkipped(_, let reason):
+            w.field("reason", reason)
+        case .runRequested(_, let id):
+            w.field("client_request_id", id)
+        case .runAccepted(_, let timeout):
+            w.field("build_timeout_s", timeout)
+        case .statusObserved(_, let status), .cancelObserved(_, let status):
+            writeStatus(status, &w)
+        case .cancelRequested(_, let reason):
+            w.field("reason", reason.rawValue)
+        case .outputsRecorded(_, let outputs):
+            w.key("outputs")
+            writeOutputs(outputs, &w)
+        case .finished(_, let outcome, let message):
+            w.field("outcome", outcome.rawValue)
+            w.field("message", message)
+        case .snapshot(let state):
+            writeSnapshot(state, &w)
+        }
+        w.objectEnd()
+        return w.bytes
+    }
+
+    /// The record in `payload`; throws on anything it cannot account for.
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws -> JournalRecord {
+        var r = JSONReader(payload)
+        var fields = Fields()
+        try r.object { r, name in try fields.read(name, &r) }
+        try r.end()
+        return try fields.record()
+    }
+
+    public static func decode(_ payload: [UInt8]) throws -> JournalRecord {
+        try payload.withUnsafeBytes { try decode($0) }
+    }
+
+    // MARK: - writing
+
+    private static func writeTarget(_ t: BuildTarget, _ w: inout JSONWriter) {
+        w.field("subscription_id", t.subscriptionID)
+        w.field("resource_group", t.resourceGroup)
+        w.field("template", t.template)
+    }
+
+    private static func writeStatus(_ s: RunStatus, _ w: inout JSONWriter) {
+        w.field("run_state", s.runState)
+        w.field("run_substate", s.runSubState)
+        w.field("run_message", s.message)
+        w.field("started_at", s.startedAt?.journalMillis)
+        w.field("ended_at", s.endedAt?.journalMillis)
+    }
+
+    private static func writeOutputs(_ outputs: [RunOutputRecord], _ w: inout JSONWriter) {
+        w.arrayStart()
+        for o in outputs {
+            w.element()
+            w.objectStart()
+            w.field("name", o.name)
+            w.field("artifact_id", o.artifactID)
+            w.field("artifact_uri", o.artifactURI)
+            w.objectEnd()
+        }
+        w.arrayEnd()
+    }
+
+    private static func writeRun(_ run: RunRecord, _ w: inout JSONWriter) {
+        w.objectStart()
+        w.field("schedule", run.key.schedule)
+        w.field("slot", run.key.slotMillis)
+        if let t = run.target { writeTarget(t, &w) }
+        w.field("due_at", run.dueAt?.journalMillis)
+        w.field("queued_at", run.queuedAt?.journalMillis)
+        w.field("requested_at", run.requestedAt?.journalMillis)
+        w.field("client_request_id", run.clientRequestID)
+        w.field("accepted_at", run.acceptedAt?.journalMillis)
+        w.field("build_timeout_s", run.buildTimeoutSeconds)
+        if let s = run.lastStatus { writeStatus(s, &w) }
+        w.field("cancel_requested_at", run.cancelRequestedAt?.journalMillis)
+        w.field("cancel_reason", run.cancelReason?.rawValue)
+        if !run.outputs.isEmpty {
+            w.key("outputs")
+            writeOutputs(run.outputs, &w)
+        }
+        w.field("finished_at", run.finishedAt?.journalMillis)
+        w.field("outcome", run.outcome?.rawValue)
+        w.field("message", run.message)
+        w.objectEnd()
+    }
+
+    private static func writeSnapshot(_ state: JournalState, _ w: inout JSONWriter) {
+        w.key("open_runs")
+        w.arrayStart()
+        for run in state.openRuns.values.sorted(by: { $0.key < $1.key }) {
+            w.element()
+            writeRun(run, &w)
+        }
+        w.arrayEnd()
+        w.key("history")
+        w.arrayStart()
+        for schedule in state.history.keys.sorted() {
+            for run in state.history[schedule]! {
+                w.element()
+                writeRun(run, &w)
+            }
+        }
+        w.arrayEnd()
+        w.key("last_slots")
+        w.objectStart()
+        for schedule in state.lastSlot.keys.sorted() {
+            w.field(schedule, state.lastSlot[schedule]!.journalMillis)
+        }
+        w.objectEnd()
+        w.key("counters")
+        w.objectStart()
+        w.field("slots_due", Int64(state.counters.slotsDue))
+        w.field("slots_skipped", Int64(state.counters.slotsSkipped))
+        for outcome in RunOutcome.allCases {
+            w.field("finished_\(outcome.rawValue)", state.counters.finished[outcome].map(Int64.init))
+        }
+        w.objectEnd()
+    }
+
+    // MARK: - reading
+
+    /// Every member a payload or a snapshot's run may carry; which are required depends on `type`.
+    private struct Fields {
+        var seq: Int64?
+        var at: Int64?
+        var type: String?
+        var schedule: String?
+        var slot: Int64?
+        var subscriptionID: String?
+        var resourceGroup: String?
+        var template: String?
+        var reason: String?
+        var clientRequestID: String?
+        var buildTimeout: Int64?
+        var runState: String?
+        var runSubState: String?
+        var runMessage: String?
+        var startedAt: Int64?
+        var endedAt: Int64?
+        var outputs: [RunOutputRecord]?
+        var outcome: String?
+        var message: String?
+        // Snapshot runs only.
+        var dueAt: Int64?
+        var queuedAt: Int64?
+        var requestedAt: Int64?
+        var acceptedAt: Int64?
+        var cancelRequestedAt: Int64?
+        var cancelReason: String?
+        var finishedAt: Int64?
+        // Snapshot only.
+        var state: JournalState?
+
+        mutating func read(_ name: String, _ r: inout JSONReader) throws {
+            switch name {
+            case "seq": seq = try r.int()
+            case "at": at = try r.int()
+            case "type": type = try r.string()
+            case "schedule": schedule = try r.string()
+            case "slot": slot = try r.int()
+            case "subscription_id": subscriptionID = try r.optionalString()
+            case "resource_group": resourceGroup = try r.optionalString()
+            case "template": template = try r.optionalString()
+            case "reason": reason = try r.optionalString()
+            case "client_request_id": clientRequestID = try r.optionalString()
+            case "build_timeout_s": buildTimeout = try r.optionalInt()
+            case "run_state": runState = try r.optionalString()
+            case "run_substate": runSubState = try r.optionalString()
+            case "run_message": runMessage = try r.optionalString()
+            case "started_at": startedAt = try r.optionalInt()
+            case "ended_at": endedAt = try r.optionalInt()
+            case "outputs": outputs = try readOutputs(&r)
+            case "outcome": outcome = try r.optionalString()
+            case "message": message = try r.optionalString()
+            case "due_at": dueAt = try r.optionalInt()
+            case "queued_at": queuedAt = try r.optionalInt()
+            case "requested_at": requestedAt = try r.optionalInt()
+            case "accepted_at": acceptedAt = try r.optionalInt()
+            case "cancel_requested_at": cancelRequestedAt = try r.optionalInt()
+            case "cancel_reason": cancelReason = try r.optionalString()
+            case "finished_at": finishedAt = try r.optionalInt()
+            case "open_runs", "history", "last_slots", "counters":
+                var s = state ?? JournalState()
+                try readSnapshotMember(name, &r, &s)
+                state = s
+            default: try r.skipValue()
+            }
+        }
+
+        func require<T>(_ value: T?, _ name: String) throws -> T {
+            guard let value else { throw RecordDecodingError(reason: "\(type ?? "record") lacks \"\(name)\"") }
+            return value
+        }
+
+        func key() throws -> SlotKey {
+            SlotKey(schedule: try require(schedule, "schedule"), slotMillis: try require(slot, "slot"))
+        }
+
+        func target() throws -> BuildTarget {
+            BuildTarget(subscriptionID: try require(subscriptionID, "subscription_id"),
+                        resourceGroup: try require(resourceGroup, "resource_group"),
+                        template: try require(template, "template"))
+        }
+
+        func status() throws -> RunStatus {
+            RunStatus(runState: try require(runState, "run_state"), runSubState: runSubState, message: runMessage,
+                      startedAt: startedAt.map(Date.init(journalMillis:)), endedAt: endedAt.map(Date.init(journalMillis:)))
+        }
+
+        func outcomeValue() throws -> RunOutcome {
+            let raw = try require(outcome, "outcome")
+            guard let value = RunOutcome(rawValue: raw) else {
+                throw RecordDecodingError(reason: "unknown outcome \"\(raw)\"")
+            }
+            return value
+        }
+
+        func cancelReasonValue(_ raw: String) throws -> CancelReason {
+            guard let value = CancelReason(rawValue: raw) else {
+                throw RecordDecodingError(reason: "unknown cancel reason \"\(raw)\"")
+            }
+            return value
+        }
+
+        func record() throws -> JournalRecord {
+            let seq = try require(seq, "seq")
+            guard seq > 0 else { throw RecordDecodingError(reason: "seq must be positive, got \(seq)") }
+            let event: JournalEvent
+            switch try require(type, "type") {
+            case "slot-due": event = .slotDue(try key(), target: try target())
+            case "slot-queued": event = .slotQueued(try key())
+            case "slot-skipped": event = .slotSkipped(try key(), reason: try require(reason, "reason"))
+            case "run-requested": event = .runRequested(try key(), clientRequestID: clientRequestID)
+            case "run-accepted": event = .runAccepted(try key(), buildTimeoutSeconds: buildTimeout)
+            case "status-observed": event = .statusObserved(try key(), try status())
+            case "cancel-requested":
+                event = .cancelRequested(try key(), reason: try cancelReasonValue(try require(reason, "reason")))
+            case "cancel-observed": event = .cancelObserved(try key(), try status())
+            case "outputs-recorded": event = .outputsRecorded(try key(), try require(outputs, "outputs"))
+            case "finished": event = .finished(try key(), outcome: try outcomeValue(), message: message)
+            case "snapshot": event = .snapshot(try require(state, "open_runs"))
+            case let other: throw RecordDecodingError(reason: "unknown record type \"\(other)\"")
+            }
+            return JournalRecord(seq: UInt64(seq), at: Date(journalMillis: try require(at, "at")), event: event)
+        }
+
+        func run() throws -> RunRecord {
+            var run = RunRecord(key: try key())
+            if subscriptionID != nil || resourceGroup != nil || template != nil { run.target = try target() }
+            run.dueAt = dueAt.map(Date.init(journalMillis:))
+            run.queuedAt = queuedAt.map(Date.init(journalMillis:))
+            run.requestedAt = requestedAt.map(Date.init(journalMillis:))
+            run.clientRequestID = clientRequestID
+            run.acceptedAt = acceptedAt.map(Date.init(journalMillis:))
+            run.buildTimeoutSeconds = buildTimeout
+            if runState != nil { run.lastStatus = try status() }
+            run.cancelRequestedAt = cancelRequestedAt.map(Date.init(journalMillis:))
+            run.cancelReason = try cancelReason.map(cancelReasonValue)
+            run.outputs = outputs ?? []
+            run.finishedAt = finishedAt.map(Date.init(journalMillis:))
+            run.outcome = try outcome.map { _ in try outcomeValue() }
+            run.message = message
+            return run
+        }
+    }
+
+    private static func readOutputs(_ r: inout JSONReader) throws -> [RunOutputRecord] {
+        var outputs: [RunOutputRecord] = []
+        try r.array { r in
+            var name: String?, id: String?, uri: String?
+            try r.object { r, member in
+                switch member {
+                case "name": name = try r.string()
+                case "artifact_id": id = try r.optionalString()
+                case "artifact_uri": uri = try r.optionalString()
+                default: try r.skipValue()
+                }
+            }
+            guard let name else { throw RecordDecodingError(reason: "an output lacks \"name\"") }
+            outputs.append(RunOutputRecord(name: name, artifactID: id, artifactURI: uri))
+        }
+        return outputs
+    }
+
+    private static func readRun(_ r: inout JSONReader) throws -> RunRecord {
+        var fields = Fields()
+        try r.object { r, name in try fields.read(name, &r) }
+        return try fields.run()
+    }
+
+    private static func readSnapshotMember(_ name: String, _ r: inout JSONReader, _ state: inout JournalState) throws {
+        switch name {
+        case "open_runs":
+            try r.array { r in
+                let run = try readRun(&r)
+                state.openRuns[run.key] = run
+            }
+        case "history":
+            try r.array { r in
+                let run = try readRun(&r)
+                state.history[run.key.schedule, default: []].append(run)
+            }
+        case "last_slots":
+            try r.object { r, schedule in state.lastSlot[schedule] = Date(journalMillis: try r.int()) }
+        default:
+            try r.object { r, counter in
+                let value = Int(try r.int())
+                switch counter {
+                case "slots_due": state.counters.slotsDue = value
+                case "slots_skipped": state.counters.slotsSkipped = value
+                default:
+                    if counter.hasPrefix("finished_"), let outcome = RunOutcome(rawValue: String(counter.dropFirst(9))) {
+                        state.counters.finished[outcome] = value
+                    }
+                }
+            }
+        }
+    }
+}
