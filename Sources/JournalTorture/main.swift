@@ -10,7 +10,7 @@ guard arguments.count == 3, ["append", "compact"].contains(arguments[1]) else {
     exit(2)
 }
 let mode = arguments[1]
-let journal = try Journal(directory: arguments[2], options: JournalOptions(segmentSize: 16 << 10, maxSegments: 1000))
+let journal = try Journal(directory: arguments[2], options: JournalOptions(segmentSize: 16 << 10, maxSegments: 1000, historyLimit: 1 << 30))
 let pid = getpid()
 
 func ack(_ record: JournalRecord, _ kind: String) {

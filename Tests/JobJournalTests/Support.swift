@@ -1,0 +1,81 @@
+import Foundation
+@testable import JobJournal
+
+/// A fresh directory under the system temp dir, removed when the test ends.
+final class TemporaryDirectory {
+    let path: String
+
+    init() {
+        var template = Array((NSTemporaryDirectory() + "/imagebuildd-test-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    var journal: String { path + "/journal" }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// The build products directory, where SwiftPM puts the test bundle and the executables next to it.
+let productsDirectory: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return (exe as NSString).deletingLastPathComponent
+}()
+
+let target = BuildTarget(subscriptionID: "00000000-0000-0000-0000-000000000000", resourceGroup: "images", template: "ubuntu-2204-golden")
+
+func slot(_ schedule: String, _ n: Int64) -> SlotKey {
+    SlotKey(schedule: schedule, slotMillis: 1_800_000_000_000 + n * 86_400_000)
+}
+
+/// One record of every type, with strings that need escaping.
+func everyEvent() -> [JournalEvent] {
+    let key = slot("ubuntu-nightly", 1)
+    let started = Date(journalMillis: 1_800_000_060_000)
+    var snapshot = JournalState()
+    var run = RunRecord(key: slot("win", 2))
+    run.target = target
+    run.dueAt = started
+    run.requestedAt = started
+    run.clientRequestID = "6f1c"
+    run.acceptedAt = started
+    run.buildTimeoutSeconds = 14_400
+    run.lastStatus = RunStatus(runState: "Running", runSubState: "Customizing", message: nil, startedAt: started)
+    snapshot.openRuns[run.key] = run
+    var done = run
+    done.key = slot("win", 1)
+    done.outputs = [RunOutputRecord(name: "sig", artifactID: "/subscriptions/x/images/y", artifactURI: nil)]
+    done.finishedAt = started
+    done.outcome = .partiallySucceeded
+    done.message = "one of two \"distributors\" failed\n"
+    done.cancelRequestedAt = started
+    done.cancelReason = .replace
+    snapshot.history["win"] = [done]
+    snapshot.lastSlot = ["win": slot("win", 2).slot, "ubuntu-nightly": key.slot]
+    snapshot.counters.slotsDue = 7
+    snapshot.counters.slotsSkipped = 2
+    snapshot.counters.finished = [.partiallySucceeded: 1, .timedOut: 3]
+    return [
+        .slotDue(key, target: target),
+        .slotQueued(key),
+        .slotSkipped(key, reason: "overlap: previous build still running"),
+        .runRequested(key, clientRequestID: "0b5e1a2c-1111-4222-8333-944455556666"),
+        .runRequested(key, clientRequestID: nil),
+        .runAccepted(key, buildTimeoutSeconds: 3600),
+        .runAccepted(key, buildTimeoutSeconds: nil),
+        .statusObserved(key, RunStatus(runState: "Running", runSubState: "Building")),
+        .statusObserved(key, RunStatus(runState: "failed", runSubState: nil, message: "tab\there, quote \" backslash \\ ünïcødé 🚀 \u{01}",
+                                       startedAt: started, endedAt: started.addingTimeInterval(61))),
+        .cancelRequested(key, reason: .timeout),
+        .cancelObserved(key, RunStatus(runState: "Canceling")),
+        .outputsRecorded(key, [RunOutputRecord(name: "managedImage", artifactID: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i"),
+                               RunOutputRecord(name: "vhd", artifactURI: "https://example.blob.core.windows.net/vhds/x.vhd")]),
+        .outputsRecorded(key, []),
+        .finished(key, outcome: .succeeded, message: nil),
+        .finished(key, outcome: .timedOut, message: "cancel did not complete within 30m; last state Canceling"),
+        .snapshot(snapshot),
+    ]
+}
