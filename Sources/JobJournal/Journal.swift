@@ -130,6 +130,11 @@ public final class Journal: Sendable {
         writer.withLock { $0.segment - $0.firstSegment + 1 }
     }
 
+    /// Data syncs performed for appends; fewer than appends when group commit batched them.
+    public var syncCount: Int {
+        writer.withLock { $0.syncs }
+    }
+
     /// Why the last automatic compaction failed, if it did; appends carry on regardless.
     public var compactionError: JournalError? {
         writer.withLock { $0.compactionError }
@@ -188,6 +193,7 @@ struct SegmentWriter: ~Copyable {
     // so retrying could acknowledge data that is not on disk. Only a reopen (recovery) is safe.
     var failure: String?
     var compactionError: JournalError?
+    var syncs = 0
 
     init(directory: String, options: JournalOptions, fd: Int32, firstSegment: Int, segment: Int, size: Int,
          nextSeq: UInt64, state: JournalState) {
@@ -237,6 +243,7 @@ struct SegmentWriter: ~Copyable {
             failure = "\(error)"
             return .failure(error)
         }
+        syncs += 1
         size += bytes.count
         nextSeq += UInt64(records.count)
         for record in records { state.apply(record) }
