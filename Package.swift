@@ -41,6 +41,15 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Runs the built `imagebuildd` binary as a child process, the way users meet it.
+        .testTarget(
+            name: "BuildDaemonTests",
+            dependencies: [
+                "JobJournal",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "AzureClientTests", dependencies: ["AzureClient"]),
     ],

@@ -42,14 +42,37 @@ struct JSONReader {
 
     /// Calls `body` with each member name; `body` must read or skip the value.
     mutating func object(_ body: (inout JSONReader, String) throws -> Void) throws {
+        try rawObject { r, name in try body(&r, String(decoding: name, as: UTF8.self)) }
+    }
+
+    /// Like `object`, with each member name as raw bytes: recovery matches names without making
+    /// a String per member. A name with escapes is decoded into a temporary buffer first.
+    mutating func rawObject(_ body: (inout JSONReader, UnsafeRawBufferPointer) throws -> Void) throws {
         try expect(UInt8(ascii: "{"), "'{'")
         if consume(UInt8(ascii: "}")) { return }
         repeat {
-            let name = try string()
-            try expect(UInt8(ascii: ":"), "':'")
-            try body(&self, name)
+            if let name = try rawString() {
+                try expect(UInt8(ascii: ":"), "':'")
+                try body(&self, name)
+            } else {
+                let name = Array(try string().utf8)
+                try expect(UInt8(ascii: ":"), "':'")
+                try name.withUnsafeBytes { try body(&self, $0) }
+            }
         } while consume(UInt8(ascii: ","))
         try expect(UInt8(ascii: "}"), "',' or '}'")
+    }
+
+    /// The bytes of the next string if it has no escapes (consumed), else nil (nothing consumed).
+    mutating func rawString() throws -> UnsafeRawBufferPointer? {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("a string") }
+        var end = i + 1
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        guard end < bytes.count else { throw fail("end of string") }
+        guard bytes[end] == UInt8(ascii: "\"") else { return nil }
+        defer { i = end + 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[(i + 1)..<end])
     }
 
     /// Calls `body` once per element; `body` must read or skip it.

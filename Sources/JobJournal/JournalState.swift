@@ -37,7 +37,7 @@ public struct JournalCounters: Hashable, Sendable {
 public struct JournalState: Hashable, Sendable {
     /// Unfinished runs: a slot that is due, queued, requested or running.
     public var openRuns: [SlotKey: RunRecord] = [:]
-    /// The latest slot seen per schedule.
+    /// The latest slot per schedule that came due or was skipped.
     public var lastSlot: [String: Date] = [:]
     /// Finished runs per schedule, oldest first, at most `historyLimit` each.
     public var history: [String: [RunRecord]] = [:]
@@ -59,47 +59,62 @@ public struct JournalState: Hashable, Sendable {
             return
         }
         guard let key = record.event.slot else { return }
-        if (lastSlot[key.schedule]?.journalMillis ?? .min) < key.slotMillis {
-            lastSlot[key.schedule] = key.slot
-        }
-        var run = openRuns[key] ?? RunRecord(key: key)
         switch record.event {
         case .slotDue(_, let target):
-            run.target = target
-            run.dueAt = at
+            noteSlot(key)
             counters.slotsDue += 1
+            update(key) {
+                $0.target = target
+                $0.dueAt = at
+            }
         case .slotQueued:
-            run.queuedAt = at
+            update(key) { $0.queuedAt = at }
         case .slotSkipped:
+            noteSlot(key)
             openRuns[key] = nil
             counters.slotsSkipped += 1
-            return
         case .runRequested(_, let id):
-            run.requestedAt = at
-            run.clientRequestID = id
+            update(key) {
+                $0.requestedAt = at
+                $0.clientRequestID = id
+            }
         case .runAccepted(_, let timeout):
-            run.acceptedAt = at
-            run.buildTimeoutSeconds = timeout
+            update(key) {
+                $0.acceptedAt = at
+                $0.buildTimeoutSeconds = timeout
+            }
         case .statusObserved(_, let status), .cancelObserved(_, let status):
-            run.lastStatus = status
+            update(key) { $0.lastStatus = status }
         case .cancelRequested(_, let reason):
-            run.cancelRequestedAt = at
-            run.cancelReason = reason
+            update(key) {
+                $0.cancelRequestedAt = at
+                $0.cancelReason = reason
+            }
         case .outputsRecorded(_, let outputs):
-            run.outputs = outputs
+            update(key) { $0.outputs = outputs }
         case .finished(_, let outcome, let message):
+            var run = openRuns.removeValue(forKey: key) ?? RunRecord(key: key)
             run.finishedAt = at
             run.outcome = outcome
             run.message = message ?? run.lastStatus?.message
-            openRuns[key] = nil
             counters.finished[outcome, default: 0] += 1
             history[key.schedule, default: []].append(run)
             trimHistory(key.schedule)
-            return
         case .snapshot:
-            return
+            break
         }
-        openRuns[key] = run
+    }
+
+    // In place: recovery folds a million records, and a copy out and back costs a retain per field.
+    private mutating func update(_ key: SlotKey, _ change: (inout RunRecord) -> Void) {
+        change(&openRuns[key, default: RunRecord(key: key)])
+    }
+
+    /// The last slot per schedule advances with every slot that came due or was skipped.
+    private mutating func noteSlot(_ key: SlotKey) {
+        if (lastSlot[key.schedule]?.journalMillis ?? .min) < key.slotMillis {
+            lastSlot[key.schedule] = key.slot
+        }
     }
 
     /// Recent finished runs of every schedule, newest first.
@@ -107,9 +122,10 @@ public struct JournalState: Hashable, Sendable {
         history.values.joined().sorted { ($0.finishedAt ?? .distantPast, $0.key) > ($1.finishedAt ?? .distantPast, $1.key) }
     }
 
+    // In place: holding the array in a local while mutating it would copy every run.
     private mutating func trimHistory(_ schedule: String) {
-        guard let runs = history[schedule], runs.count > historyLimit else { return }
-        history[schedule] = Array(runs.suffix(historyLimit))
+        let excess = (history[schedule]?.count ?? 0) - historyLimit
+        if excess > 0 { history[schedule]!.removeFirst(excess) }
     }
 
     private mutating func trimHistory() {

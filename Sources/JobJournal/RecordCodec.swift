@@ -52,7 +52,7 @@ public enum RecordCodec {
     public static func decode(_ payload: UnsafeRawBufferPointer) throws -> JournalRecord {
         var r = JSONReader(payload)
         var fields = Fields()
-        try r.object { r, name in try fields.read(name, &r) }
+        try r.rawObject { r, name in try fields.read(name, &r) }
         try r.end()
         return try fields.record()
     }
@@ -153,7 +153,7 @@ public enum RecordCodec {
     private struct Fields {
         var seq: Int64?
         var at: Int64?
-        var type: String?
+        var type: RecordType?
         var schedule: String?
         var slot: Int64?
         var subscriptionID: String?
@@ -181,44 +181,45 @@ public enum RecordCodec {
         // Snapshot only.
         var state: JournalState?
 
-        mutating func read(_ name: String, _ r: inout JSONReader) throws {
-            switch name {
-            case "seq": seq = try r.int()
-            case "at": at = try r.int()
-            case "type": type = try r.string()
-            case "schedule": schedule = try r.string()
-            case "slot": slot = try r.int()
-            case "subscription_id": subscriptionID = try r.optionalString()
-            case "resource_group": resourceGroup = try r.optionalString()
-            case "template": template = try r.optionalString()
-            case "reason": reason = try r.optionalString()
-            case "client_request_id": clientRequestID = try r.optionalString()
-            case "build_timeout_s": buildTimeout = try r.optionalInt()
-            case "run_state": runState = try r.optionalString()
-            case "run_substate": runSubState = try r.optionalString()
-            case "run_message": runMessage = try r.optionalString()
-            case "started_at": startedAt = try r.optionalInt()
-            case "ended_at": endedAt = try r.optionalInt()
-            case "outputs": outputs = try readOutputs(&r)
-            case "outcome": outcome = try r.optionalString()
-            case "message": message = try r.optionalString()
-            case "due_at": dueAt = try r.optionalInt()
-            case "queued_at": queuedAt = try r.optionalInt()
-            case "requested_at": requestedAt = try r.optionalInt()
-            case "accepted_at": acceptedAt = try r.optionalInt()
-            case "cancel_requested_at": cancelRequestedAt = try r.optionalInt()
-            case "cancel_reason": cancelReason = try r.optionalString()
-            case "finished_at": finishedAt = try r.optionalInt()
-            case "open_runs", "history", "last_slots", "counters":
+        // Most frequent members first; every test is a length compare before any byte compare.
+        mutating func read(_ name: UnsafeRawBufferPointer, _ r: inout JSONReader) throws {
+            if spells(name, "seq") { seq = try r.int() }
+            else if spells(name, "at") { at = try r.int() }
+            else if spells(name, "type") { type = try r.rawString().map(RecordType.init) ?? .other(try r.string()) }
+            else if spells(name, "schedule") { schedule = try r.string() }
+            else if spells(name, "slot") { slot = try r.int() }
+            else if spells(name, "run_state") { runState = try r.optionalString() }
+            else if spells(name, "run_substate") { runSubState = try r.optionalString() }
+            else if spells(name, "run_message") { runMessage = try r.optionalString() }
+            else if spells(name, "started_at") { startedAt = try r.optionalInt() }
+            else if spells(name, "ended_at") { endedAt = try r.optionalInt() }
+            else if spells(name, "subscription_id") { subscriptionID = try r.optionalString() }
+            else if spells(name, "resource_group") { resourceGroup = try r.optionalString() }
+            else if spells(name, "template") { template = try r.optionalString() }
+            else if spells(name, "reason") { reason = try r.optionalString() }
+            else if spells(name, "client_request_id") { clientRequestID = try r.optionalString() }
+            else if spells(name, "build_timeout_s") { buildTimeout = try r.optionalInt() }
+            else if spells(name, "outputs") { outputs = try readOutputs(&r) }
+            else if spells(name, "outcome") { outcome = try r.optionalString() }
+            else if spells(name, "message") { message = try r.optionalString() }
+            else if spells(name, "due_at") { dueAt = try r.optionalInt() }
+            else if spells(name, "queued_at") { queuedAt = try r.optionalInt() }
+            else if spells(name, "requested_at") { requestedAt = try r.optionalInt() }
+            else if spells(name, "accepted_at") { acceptedAt = try r.optionalInt() }
+            else if spells(name, "cancel_requested_at") { cancelRequestedAt = try r.optionalInt() }
+            else if spells(name, "cancel_reason") { cancelReason = try r.optionalString() }
+            else if spells(name, "finished_at") { finishedAt = try r.optionalInt() }
+            else if let member = SnapshotMember(name) {
                 var s = state ?? JournalState()
-                try readSnapshotMember(name, &r, &s)
+                try readSnapshotMember(member, &r, &s)
                 state = s
-            default: try r.skipValue()
+            } else {
+                try r.skipValue()
             }
         }
 
         func require<T>(_ value: T?, _ name: String) throws -> T {
-            guard let value else { throw RecordDecodingError(reason: "\(type ?? "record") lacks \"\(name)\"") }
+            guard let value else { throw RecordDecodingError(reason: "\(type?.name ?? "record") lacks \"\(name)\"") }
             return value
         }
 
@@ -257,19 +258,19 @@ public enum RecordCodec {
             guard seq > 0 else { throw RecordDecodingError(reason: "seq must be positive, got \(seq)") }
             let event: JournalEvent
             switch try require(type, "type") {
-            case "slot-due": event = .slotDue(try key(), target: try target())
-            case "slot-queued": event = .slotQueued(try key())
-            case "slot-skipped": event = .slotSkipped(try key(), reason: try require(reason, "reason"))
-            case "run-requested": event = .runRequested(try key(), clientRequestID: clientRequestID)
-            case "run-accepted": event = .runAccepted(try key(), buildTimeoutSeconds: buildTimeout)
-            case "status-observed": event = .statusObserved(try key(), try status())
-            case "cancel-requested":
+            case .slotDue: event = .slotDue(try key(), target: try target())
+            case .slotQueued: event = .slotQueued(try key())
+            case .slotSkipped: event = .slotSkipped(try key(), reason: try require(reason, "reason"))
+            case .runRequested: event = .runRequested(try key(), clientRequestID: clientRequestID)
+            case .runAccepted: event = .runAccepted(try key(), buildTimeoutSeconds: buildTimeout)
+            case .statusObserved: event = .statusObserved(try key(), try status())
+            case .cancelRequested:
                 event = .cancelRequested(try key(), reason: try cancelReasonValue(try require(reason, "reason")))
-            case "cancel-observed": event = .cancelObserved(try key(), try status())
-            case "outputs-recorded": event = .outputsRecorded(try key(), try require(outputs, "outputs"))
-            case "finished": event = .finished(try key(), outcome: try outcomeValue(), message: message)
-            case "snapshot": event = .snapshot(try require(state, "open_runs"))
-            case let other: throw RecordDecodingError(reason: "unknown record type \"\(other)\"")
+            case .cancelObserved: event = .cancelObserved(try key(), try status())
+            case .outputsRecorded: event = .outputsRecorded(try key(), try require(outputs, "outputs"))
+            case .finished: event = .finished(try key(), outcome: try outcomeValue(), message: message)
+            case .snapshot: event = .snapshot(try require(state, "open_runs"))
+            case .other(let other): throw RecordDecodingError(reason: "unknown record type \"\(other)\"")
             }
             return JournalRecord(seq: UInt64(seq), at: Date(journalMillis: try require(at, "at")), event: event)
         }
@@ -314,25 +315,25 @@ public enum RecordCodec {
 
     private static func readRun(_ r: inout JSONReader) throws -> RunRecord {
         var fields = Fields()
-        try r.object { r, name in try fields.read(name, &r) }
+        try r.rawObject { r, name in try fields.read(name, &r) }
         return try fields.run()
     }
 
-    private static func readSnapshotMember(_ name: String, _ r: inout JSONReader, _ state: inout JournalState) throws {
-        switch name {
-        case "open_runs":
+    private static func readSnapshotMember(_ member: SnapshotMember, _ r: inout JSONReader, _ state: inout JournalState) throws {
+        switch member {
+        case .openRuns:
             try r.array { r in
                 let run = try readRun(&r)
                 state.openRuns[run.key] = run
             }
-        case "history":
+        case .history:
             try r.array { r in
                 let run = try readRun(&r)
                 state.history[run.key.schedule, default: []].append(run)
             }
-        case "last_slots":
+        case .lastSlots:
             try r.object { r, schedule in state.lastSlot[schedule] = Date(journalMillis: try r.int()) }
-        default:
+        case .counters:
             try r.object { r, counter in
                 let value = Int(try r.int())
                 switch counter {
@@ -345,5 +346,63 @@ public enum RecordCodec {
                 }
             }
         }
+    }
+}
+
+/// Whether raw member-name bytes spell `name`.
+@inline(__always)
+private func spells(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+    bytes.count == name.utf8CodeUnitCount && memcmp(bytes.baseAddress!, name.utf8Start, bytes.count) == 0
+}
+
+/// The `type` member, recognised from its bytes.
+private enum RecordType {
+    case slotDue, slotQueued, slotSkipped, runRequested, runAccepted, statusObserved
+    case cancelRequested, cancelObserved, outputsRecorded, finished, snapshot
+    case other(String)
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        if spells(bytes, "status-observed") { self = .statusObserved }
+        else if spells(bytes, "slot-due") { self = .slotDue }
+        else if spells(bytes, "run-requested") { self = .runRequested }
+        else if spells(bytes, "run-accepted") { self = .runAccepted }
+        else if spells(bytes, "finished") { self = .finished }
+        else if spells(bytes, "outputs-recorded") { self = .outputsRecorded }
+        else if spells(bytes, "slot-skipped") { self = .slotSkipped }
+        else if spells(bytes, "slot-queued") { self = .slotQueued }
+        else if spells(bytes, "cancel-requested") { self = .cancelRequested }
+        else if spells(bytes, "cancel-observed") { self = .cancelObserved }
+        else if spells(bytes, "snapshot") { self = .snapshot }
+        else { self = .other(String(decoding: bytes, as: UTF8.self)) }
+    }
+
+    var name: String {
+        switch self {
+        case .slotDue: "slot-due"
+        case .slotQueued: "slot-queued"
+        case .slotSkipped: "slot-skipped"
+        case .runRequested: "run-requested"
+        case .runAccepted: "run-accepted"
+        case .statusObserved: "status-observed"
+        case .cancelRequested: "cancel-requested"
+        case .cancelObserved: "cancel-observed"
+        case .outputsRecorded: "outputs-recorded"
+        case .finished: "finished"
+        case .snapshot: "snapshot"
+        case .other(let name): name
+        }
+    }
+}
+
+/// The members only a snapshot has.
+private enum SnapshotMember {
+    case openRuns, history, lastSlots, counters
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        if spells(bytes, "open_runs") { self = .openRuns }
+        else if spells(bytes, "history") { self = .history }
+        else if spells(bytes, "last_slots") { self = .lastSlots }
+        else if spells(bytes, "counters") { self = .counters }
+        else { return nil }
     }
 }

@@ -37,7 +37,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             while true {
                 try await journal.compact()
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...5)))
+                await Task.yield()
             }
         }
     }
