@@ -27,11 +27,6 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws { throw NotYetImplemented(command: "check-config", issue: "The daemon: scheduled builds, end to end, crash-safe") }
 }
 
-struct Next: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the next fire times of a cron expression.")
-    func run() async throws { throw NotYetImplemented(command: "next", issue: "Scheduler: fire times that are right where every other scheduler is wrong") }
-}
-
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List recent runs from the journal.")
     func run() async throws { throw NotYetImplemented(command: "history", issue: "The daemon: scheduled builds, end to end, crash-safe") }

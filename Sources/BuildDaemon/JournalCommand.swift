@@ -103,19 +103,17 @@ enum RecordText {
     }
 }
 
-/// RFC 3339 UTC instants, with milliseconds only when there are some.
-enum RFC3339 {
-    static func string(_ date: Date) -> String {
-        let millis = date.journalMillis % 1000
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: millis != 0, timeZone: TimeZone(identifier: "UTC")!)
-        return date.formatted(style)
-    }
-}
 
 /// Messages on stderr and exit codes for the command-line tools.
 enum Terminal {
     static func warn(_ message: String) {
         FileHandle.standardError.write(Data("imagebuildd: warning: \(message)\n".utf8))
+    }
+
+    /// Bad input on the command line: the message and exit status 2.
+    static func usage(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("imagebuildd: error: \(message)\n".utf8))
+        exit(2)
     }
 
     static func fail(_ error: any Error, directory: String) -> Never {
