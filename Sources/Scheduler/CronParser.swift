@@ -112,7 +112,7 @@ public enum CronParser {
         guard s.domRestricted, !s.dowRestricted else { return }
         for month in 1...12 where s.months & (1 << month) != 0 {
             let longest = month == 2 ? 29 : CivilCalendar.daysInMonth(year: 2001, month: month)
-            if s.daysOfMonth & ((1 << (longest + 1)) - 2) != 0 { return }
+            if UInt64(s.daysOfMonth) & ((UInt64(1) << (longest + 1)) - 2) != 0 { return }
         }
         throw CronError(field: "day-of-month", token: dayToken.text, column: dayToken.column,
                         message: "no such day in any of the months allowed, so this never fires")
