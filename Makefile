@@ -24,11 +24,9 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# Benchmarks with their peers in the same run (SQLite, robfig/cron); installs what they need.
 bench: deps
-	@if ! pkg-config --exists sqlite3 2>/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev; \
-	fi
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	scripts/bench.sh
 
 clean:
 	rm -rf .build Benchmarks/.build

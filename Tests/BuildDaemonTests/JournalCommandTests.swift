@@ -6,21 +6,6 @@ import Testing
 
 /// `imagebuildd journal …` run as users run it: the real binary, real files, exit codes and output.
 @Suite struct JournalCommandTests {
-    let binary = FilePath((((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        as NSString).deletingLastPathComponent + "/imagebuildd")
-
-    struct Output {
-        var status: TerminationStatus
-        var stdout: String
-        var stderr: String
-    }
-
-    func imagebuildd(_ arguments: String...) async throws -> Output {
-        let result = try await Subprocess.run(.path(binary), arguments: Arguments(arguments), environment: .inherit.updating(["STATE_DIRECTORY": nil]),
-                                              output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-        return Output(status: result.terminationStatus, stdout: result.standardOutput, stderr: result.standardError)
-    }
-
     /// A state directory whose journal holds `count` records.
     func stateDirectory(records count: Int) async throws -> String {
         let state = NSTemporaryDirectory() + "/imagebuildd-cli-\(UUID().uuidString)"
