@@ -9,11 +9,16 @@ let package = Package(
         .library(name: "JobJournal", targets: ["JobJournal"]),
         .library(name: "Scheduler", targets: ["Scheduler"]),
         .library(name: "AzureClient", targets: ["AzureClient"]),
+        .library(name: "AzureSimulator", targets: ["AzureSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -23,11 +28,32 @@ let package = Package(
         ),
         .target(name: "JobJournal"),
         .target(name: "Scheduler"),
-        .target(name: "AzureClient"),
+        .target(
+            name: "AzureClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // An ARM + token endpoint on loopback for tests, `imagebuildd simulate` and the demo.
+        .target(
+            name: "AzureSimulator",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient", "CSystemd",
+                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,7 +77,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
-        .testTarget(name: "AzureClientTests", dependencies: ["AzureClient"]),
+        .testTarget(
+            name: "AzureClientTests",
+            dependencies: [
+                "AzureClient", "AzureSimulator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

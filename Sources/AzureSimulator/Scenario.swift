@@ -1,0 +1,153 @@
+import Foundation
+
+/// How one simulated template's builds go.
+public struct TemplateBehavior: Codable, Sendable, Equatable {
+    /// How a build ends.
+    public enum Outcome: String, Codable, Sendable {
+        case succeed, fail, partiallySucceed, hang
+    }
+
+    public var outcome: Outcome
+    /// Seconds (real time, before `timeScale`) spent in each sub-state: Queued, Building, Customizing, Distributing.
+    public var phaseSeconds: [Double]
+    /// The message a failed build reports.
+    public var failureMessage: String
+    /// Seconds a cancel spends in Canceling; nil means a cancel never completes.
+    public var cancelSeconds: Double?
+
+    public init(outcome: Outcome = .succeed, phaseSeconds: [Double] = [1, 1, 1, 1],
+                failureMessage: String = "Customizer 'install-patches' failed: exit status 1", cancelSeconds: Double? = 1) {
+        self.outcome = outcome
+        self.phaseSeconds = phaseSeconds
+        self.failureMessage = failureMessage
+        self.cancelSeconds = cancelSeconds
+    }
+
+    enum CodingKeys: String, CodingKey { case outcome, phaseSeconds, failureMessage, cancelSeconds, cancelNeverCompletes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        outcome = try c.decodeIfPresent(Outcome.self, forKey: .outcome) ?? .succeed
+        phaseSeconds = try c.decodeIfPresent([Double].self, forKey: .phaseSeconds) ?? [1, 1, 1, 1]
+        failureMessage = try c.decodeIfPresent(String.self, forKey: .failureMessage) ?? "Customizer 'install-patches' failed: exit status 1"
+        let never = try c.decodeIfPresent(Bool.self, forKey: .cancelNeverCompletes) ?? false
+        cancelSeconds = never ? nil : (try c.decodeIfPresent(Double.self, forKey: .cancelSeconds) ?? 1)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(phaseSeconds, forKey: .phaseSeconds)
+        try c.encode(failureMessage, forKey: .failureMessage)
+        if let cancelSeconds { try c.encode(cancelSeconds, forKey: .cancelSeconds) } else { try c.encode(true, forKey: .cancelNeverCompletes) }
+    }
+}
+
+/// A template that exists when the simulator starts.
+public struct SeedTemplate: Codable, Sendable, Equatable {
+    public var subscriptionId: String
+    public var resourceGroup: String
+    public var name: String
+    public var location: String
+    public var buildTimeoutInMinutes: Int?
+    /// One run output per name, as distributors' `runOutputName`.
+    public var runOutputNames: [String]
+    public var behavior: TemplateBehavior
+
+    public init(subscriptionId: String = "00000000-0000-0000-0000-000000000000", resourceGroup: String = "images", name: String,
+                location: String = "westeurope", buildTimeoutInMinutes: Int? = nil, runOutputNames: [String] = ["image"],
+                behavior: TemplateBehavior = TemplateBehavior()) {
+        self.subscriptionId = subscriptionId
+        self.resourceGroup = resourceGroup
+        self.name = name
+        self.location = location
+        self.buildTimeoutInMinutes = buildTimeoutInMinutes
+        self.runOutputNames = runOutputNames
+        self.behavior = behavior
+    }
+}
+
+/// The service principal the token endpoint accepts.
+public struct SimulatedPrincipal: Codable, Sendable, Equatable {
+    public var tenantId: String
+    public var clientId: String
+    /// The client secret; a federated assertion is accepted when it equals `federatedToken`.
+    public var clientSecret: String
+    public var federatedToken: String
+
+    public init(tenantId: String = "11111111-1111-1111-1111-111111111111", clientId: String = "22222222-2222-2222-2222-222222222222",
+                clientSecret: String = "simulator-secret", federatedToken: String = "simulator-federated-token") {
+        self.tenantId = tenantId
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.federatedToken = federatedToken
+    }
+}
+
+/// Everything `imagebuildd simulate --scenario FILE` reads (JSON); every member is optional.
+public struct Scenario: Codable, Sendable {
+    public var templates: [SeedTemplate]
+    public var principal: SimulatedPrincipal
+    /// Token lifetime in seconds.
+    public var tokenLifetimeSeconds: Double
+    /// Simulated seconds per real second for build phases (10 = ten times faster).
+    public var timeScale: Double
+    /// Items per page in list answers (so clients must follow `nextLink`).
+    public var pageSize: Int
+    /// Faults to inject, in order.
+    public var faults: [FaultRule]
+
+    public init(templates: [SeedTemplate] = [], principal: SimulatedPrincipal = SimulatedPrincipal(), tokenLifetimeSeconds: Double = 3600,
+                timeScale: Double = 1, pageSize: Int = 50, faults: [FaultRule] = []) {
+        self.templates = templates
+        self.principal = principal
+        self.tokenLifetimeSeconds = tokenLifetimeSeconds
+        self.timeScale = timeScale
+        self.pageSize = pageSize
+        self.faults = faults
+    }
+
+    enum CodingKeys: String, CodingKey { case templates, principal, tokenLifetimeSeconds, timeScale, pageSize, faults }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Scenario()
+        templates = try c.decodeIfPresent([SeedTemplate].self, forKey: .templates) ?? d.templates
+        principal = try c.decodeIfPresent(SimulatedPrincipal.self, forKey: .principal) ?? d.principal
+        tokenLifetimeSeconds = try c.decodeIfPresent(Double.self, forKey: .tokenLifetimeSeconds) ?? d.tokenLifetimeSeconds
+        timeScale = try c.decodeIfPresent(Double.self, forKey: .timeScale) ?? d.timeScale
+        pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
+        faults = try c.decodeIfPresent([FaultRule].self, forKey: .faults) ?? d.faults
+    }
+}
+
+/// The operations the simulator tells apart, for fault rules and the request log.
+public enum SimulatedOperation: String, Codable, Sendable, CaseIterable {
+    case list, listByResourceGroup, get, createOrUpdate, update, delete, run, cancel, listRunOutputs, getRunOutput
+    case operationStatus, token, openIDConfiguration, managedIdentityToken
+}
+
+/// What a fault does to a matching request.
+public enum Fault: Codable, Sendable, Equatable {
+    /// Answer with this status and ARM's error envelope, optionally with `Retry-After` seconds.
+    case status(Int, retryAfterSeconds: Int?)
+    /// Delay the answer.
+    case latency(milliseconds: Int)
+    /// Close the connection without processing the request.
+    case dropConnection
+    /// Process the request, then close the connection without answering.
+    case dropAfterProcessing
+}
+
+/// Applies `fault` to the next `count` requests of `operation` (any operation when nil).
+public struct FaultRule: Codable, Sendable, Equatable {
+    public var operation: SimulatedOperation?
+    public var fault: Fault
+    public var count: Int
+
+    public init(_ fault: Fault, on operation: SimulatedOperation? = nil, count: Int = 1) {
+        self.operation = operation
+        self.fault = fault
+        self.count = count
+    }
+}

@@ -1,0 +1,487 @@
+import Foundation
+import Synchronization
+
+/// The simulator's world: templates, builds, tokens, operations, injected faults and the request log.
+/// Every request is handled under one lock, so its state changes are atomic.
+final class SimulatedARM: Sendable {
+    private struct Template: Sendable {
+        var subscription: String
+        var resourceGroup: String
+        var name: String
+        /// The resource as last PUT/PATCHed, without server-computed members.
+        var definition: Data
+        var behavior: TemplateBehavior
+        var build: Build?
+        var provisionedAt: Date
+    }
+
+    private enum Operation: Sendable {
+        case run(template: String, build: String)
+        case cancel(template: String, build: String)
+        case provision(readyAt: Date)
+        case delete(readyAt: Date)
+    }
+
+    private struct State: Sendable {
+        var scenario: Scenario
+        var templates: [String: Template] = [:]
+        var operations: [String: Operation] = [:]
+        var tokens: [String: Date] = [:]
+        var tokensIssued = 0
+        var faults: [FaultRule] = []
+        var log: [LoggedRequest] = []
+    }
+
+    private let state: Mutex<State>
+    private let provider = "Microsoft.VirtualMachineImages"
+
+    init(scenario: Scenario) {
+        var initial = State(scenario: scenario)
+        initial.faults = scenario.faults
+        state = Mutex(initial)
+        for seed in scenario.templates { add(seed) }
+    }
+
+    // MARK: Test and operator controls
+
+    func add(_ seed: SeedTemplate) {
+        var distribute: [[String: Any]] = []
+        for name in seed.runOutputNames {
+            distribute.append(["type": "ManagedImage", "runOutputName": name, "location": seed.location,
+                               "imageId": "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(seed.resourceGroup)/providers/Microsoft.Compute/images/\(seed.name)-\(name)"])
+        }
+        var properties: [String: Any] = [
+            "source": ["type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts", "version": "latest"],
+            "customize": [["type": "Shell", "name": "patch", "inline": ["sudo apt-get update", "sudo apt-get -y upgrade"]]],
+            "distribute": distribute,
+            "vmProfile": ["vmSize": "Standard_D2s_v3"],
+        ]
+        if let minutes = seed.buildTimeoutInMinutes { properties["buildTimeoutInMinutes"] = minutes }
+        let resource: [String: Any] = ["location": seed.location, "properties": properties]
+        let data = (try? JSONSerialization.data(withJSONObject: resource)) ?? Data()
+        state.withLock {
+            $0.templates[Self.key(seed.subscriptionId, seed.resourceGroup, seed.name)] =
+                Template(subscription: seed.subscriptionId, resourceGroup: seed.resourceGroup, name: seed.name,
+                         definition: data, behavior: seed.behavior, build: nil, provisionedAt: .distantPast)
+        }
+    }
+
+    func setBehavior(subscription: String, resourceGroup: String, name: String, _ behavior: TemplateBehavior) {
+        state.withLock { $0.templates[Self.key(subscription, resourceGroup, name)]?.behavior = behavior }
+    }
+
+    func inject(_ rule: FaultRule) { state.withLock { $0.faults.append(rule) } }
+    func expireTokens() { state.withLock { $0.tokens = $0.tokens.mapValues { _ in .distantPast } } }
+    var requests: [LoggedRequest] { state.withLock { $0.log } }
+    var tokensIssued: Int { state.withLock { $0.tokensIssued } }
+    var principal: SimulatedPrincipal { state.withLock { $0.scenario.principal } }
+
+    // MARK: Dispatch
+
+    func handle(_ request: SimRequest, base: String, now: Date = Date()) -> SimResponse {
+        state.withLock { state in
+            let (operation, template) = Self.classify(request)
+            var response: SimResponse
+            var process = true
+            var dropAfter = false
+            var latency = 0.0
+            if let index = state.faults.firstIndex(where: { $0.count > 0 && ($0.operation == nil || $0.operation == operation) }),
+               operation != nil {
+                state.faults[index].count -= 1
+                switch state.faults[index].fault {
+                case .status(let status, let retryAfter):
+                    process = false
+                    response = Self.faultResponse(status, retryAfter: retryAfter)
+                    log(&state, request, operation, template, response.status, now)
+                    return response
+                case .latency(let milliseconds): latency = Double(milliseconds) / 1000
+                case .dropConnection: process = false
+                case .dropAfterProcessing: dropAfter = true
+                }
+            }
+            if !process {
+                log(&state, request, operation, template, nil, now)
+                return SimResponse(status: 0, drop: true)
+            }
+            response = route(&state, request, operation, base: base, now: now)
+            response.latency = latency
+            if dropAfter { response.drop = true }
+            log(&state, request, operation, template, dropAfter ? nil : response.status, now)
+            return response
+        }
+    }
+
+    private func log(_ state: inout State, _ request: SimRequest, _ operation: SimulatedOperation?, _ template: String?, _ status: Int?, _ now: Date) {
+        state.log.append(LoggedRequest(at: now, method: request.method, path: request.path, operation: operation, status: status,
+                                       template: template, apiVersion: request.query["api-version"],
+                                       hadClientRequestID: request.header("x-ms-client-request-id") != nil))
+    }
+
+    private static func faultResponse(_ status: Int, retryAfter: Int?) -> SimResponse {
+        let code = switch status {
+        case 429: "SubscriptionRequestsThrottled"
+        case 503: "ServiceUnavailable"
+        case 500: "InternalServerError"
+        case 502: "BadGateway"
+        case 504: "GatewayTimeout"
+        default: "InjectedFault"
+        }
+        let headers = retryAfter.map { [("Retry-After", String($0))] } ?? []
+        return .armError(status, code, "Injected fault: HTTP \(status).", headers: headers)
+    }
+
+    /// Which operation a request is, and the template it names.
+    static func classify(_ request: SimRequest) -> (SimulatedOperation?, String?) {
+        let s = request.path.split(separator: "/").map(String.init)
+        let l = s.map { $0.lowercased() }
+        let m = request.method
+        if l.count == 4, l[1] == "oauth2", l[2] == "v2.0", l[3] == "token", m == "POST" { return (.token, nil) }
+        if l.count == 4, l[1] == "v2.0", l[2] == ".well-known", l[3] == "openid-configuration" { return (.openIDConfiguration, nil) }
+        if l == ["metadata", "identity", "oauth2", "token"] || l == ["msi", "token"] { return (.managedIdentityToken, nil) }
+        guard l.first == "subscriptions", l.count >= 5 else { return (nil, nil) }
+        if l.count == 5, l[2] == "providers", l[4] == "imagetemplates", m == "GET" { return (.list, nil) }
+        if l.count == 8, l[2] == "providers", l[4] == "locations", l[6] == "operations" { return (.operationStatus, nil) }
+        guard l.count >= 7, l[2] == "resourcegroups", l[4] == "providers", l[5] == "microsoft.virtualmachineimages",
+              l[6] == "imagetemplates" else { return (nil, nil) }
+        if l.count == 7 { return (m == "GET" ? .listByResourceGroup : nil, nil) }
+        let name = s[7]
+        switch (l.count, m, l.count > 8 ? l[8] : "") {
+        case (8, "GET", _): return (.get, name)
+        case (8, "PUT", _): return (.createOrUpdate, name)
+        case (8, "PATCH", _): return (.update, name)
+        case (8, "DELETE", _): return (.delete, name)
+        case (9, "POST", "run"): return (.run, name)
+        case (9, "POST", "cancel"): return (.cancel, name)
+        case (9, "GET", "runoutputs"): return (.listRunOutputs, name)
+        case (10, "GET", "runoutputs"): return (.getRunOutput, name)
+        default: return (nil, name)
+        }
+    }
+
+    private static func key(_ subscription: String, _ group: String, _ name: String) -> String {
+        "\(subscription)/\(group)/\(name)".lowercased()
+    }
+
+    // MARK: Routes
+
+    private func route(_ state: inout State, _ request: SimRequest, _ operation: SimulatedOperation?, base: String, now: Date) -> SimResponse {
+        switch operation {
+        case .token: return token(&state, request, now: now)
+        case .openIDConfiguration: return openIDConfiguration(request, base: base)
+        case .managedIdentityToken: return managedIdentityToken(&state, request, now: now)
+        case nil:
+            return .armError(404, "NotFound", "No route for \(request.method) \(request.path).")
+        default: break
+        }
+        if let denied = authenticate(state, request, now: now) { return denied }
+        guard let apiVersion = request.query["api-version"], !apiVersion.isEmpty else {
+            return .armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+        }
+        guard apiVersion.prefix(10) >= "2018-02-01", apiVersion.prefix(10) <= "2025-10-01" else {
+            return .armError(400, "InvalidApiVersionParameter", "The api-version '\(apiVersion)' is invalid. The supported versions are '2018-02-01-preview' through '2025-10-01'.")
+        }
+        let lowerStates = apiVersion.hasPrefix("2018-") || apiVersion.hasPrefix("2019-")
+        let s = request.path.split(separator: "/").map(String.init)
+        switch operation! {
+        case .list:
+            let items = state.templates.values.filter { $0.subscription.lowercased() == s[1].lowercased() }
+            return page(items, request, base: base, now: now, lowerStates: lowerStates, state: state)
+        case .listByResourceGroup:
+            let items = state.templates.values.filter {
+                $0.subscription.lowercased() == s[1].lowercased() && $0.resourceGroup.lowercased() == s[3].lowercased()
+            }
+            return page(items, request, base: base, now: now, lowerStates: lowerStates, state: state)
+        case .operationStatus:
+            return operationStatus(state, id: s[7], now: now)
+        default:
+            break
+        }
+        let key = Self.key(s[1], s[3], s[7])
+        switch operation! {
+        case .createOrUpdate:
+            return createOrUpdate(&state, request, key: key, segments: s, base: base, now: now, lowerStates: lowerStates)
+        default: break
+        }
+        guard var template = state.templates[key] else {
+            return .armError(404, "ResourceNotFound",
+                             "The Resource '\(provider)/imageTemplates/\(s[7])' under resource group '\(s[3])' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+        }
+        switch operation! {
+        case .get:
+            return .json(200, render(template, now: now, lowerStates: lowerStates))
+        case .update:
+            guard let patch = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
+                return .armError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
+            }
+            var resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
+            for (k, v) in patch where k != "properties" { resource[k] = v }
+            if let props = patch["properties"] as? [String: Any] {
+                var current = resource["properties"] as? [String: Any] ?? [:]
+                for (k, v) in props { current[k] = v }
+                resource["properties"] = current
+            }
+            template.definition = (try? JSONSerialization.data(withJSONObject: resource)) ?? template.definition
+            state.templates[key] = template
+            return .json(200, render(template, now: now, lowerStates: lowerStates))
+        case .delete:
+            if let build = template.build, build.status(at: now).isRunning {
+                return .armError(409, "OperationNotAllowed", "Cannot delete an image template while a build is running.")
+            }
+            state.templates[key] = nil
+            let id = UUID().uuidString.lowercased()
+            state.operations[id] = .delete(readyAt: now.addingTimeInterval(0.2))
+            return .empty(202, headers: [("Location", operationURL(base, s[1], id, apiVersion)), ("Retry-After", "1")])
+        case .run:
+            if let build = template.build, build.status(at: now).isRunning {
+                return .armError(409, "OperationNotAllowed",
+                                 "Cannot run image template '\(template.name)': a build is already running. Cancel it or wait for it to finish.")
+            }
+            let id = UUID().uuidString.lowercased()
+            template.build = Build(startedAt: now, behavior: template.behavior, timeScale: state.scenario.timeScale, operationID: id)
+            state.templates[key] = template
+            state.operations[id] = .run(template: key, build: id)
+            return .empty(202, headers: [("Azure-AsyncOperation", operationURL(base, s[1], id, apiVersion)), ("Retry-After", "1")])
+        case .cancel:
+            guard apiVersion.prefix(10) >= "2020-02-14" else {
+                return .armError(400, "InvalidResourceType", "Cancel is not supported in api-version '\(apiVersion)'.")
+            }
+            guard var build = template.build, build.status(at: now).runState == "Running" else {
+                return .armError(409, "OperationNotAllowed", "Cannot cancel image template '\(template.name)': no build is running.")
+            }
+            let id = UUID().uuidString.lowercased()
+            build.cancelRequestedAt = now
+            build.cancelOperationID = id
+            template.build = build
+            state.templates[key] = template
+            state.operations[id] = .cancel(template: key, build: build.operationID)
+            return .empty(202, headers: [("Azure-AsyncOperation", operationURL(base, s[1], id, apiVersion)), ("Retry-After", "1")])
+        case .listRunOutputs:
+            let outputs = runOutputs(template, now: now)
+            return .json(200, ["value": outputs])
+        case .getRunOutput:
+            guard let output = runOutputs(template, now: now).first(where: { ($0["name"] as? String)?.lowercased() == s[9].lowercased() }) else {
+                return .armError(404, "ResourceNotFound", "Run output '\(s[9])' of image template '\(template.name)' was not found.")
+            }
+            return .json(200, output)
+        default:
+            return .armError(404, "NotFound", "No route for \(request.method) \(request.path).")
+        }
+    }
+
+    private func createOrUpdate(_ state: inout State, _ request: SimRequest, key: String, segments s: [String], base: String,
+                                now: Date, lowerStates: Bool) -> SimResponse {
+        guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              body["location"] is String, let properties = body["properties"] as? [String: Any] else {
+            return .armError(400, "InvalidRequestContent", "The request content must be an image template with 'location' and 'properties'.")
+        }
+        guard s[7].range(of: #"^[A-Za-z0-9\-_.]{1,64}$"#, options: .regularExpression) != nil else {
+            return .armError(400, "InvalidTemplateName", "The image template name '\(s[7])' is invalid.")
+        }
+        if let existing = state.templates[key], let build = existing.build, build.status(at: now).isRunning {
+            return .armError(409, "OperationNotAllowed", "Cannot update image template '\(existing.name)' while a build is running.")
+        }
+        guard properties["source"] is [String: Any], properties["distribute"] is [Any] else {
+            return .armError(400, "InvalidParameter", "Image template properties must include 'source' and 'distribute'.")
+        }
+        let created = state.templates[key] == nil
+        var resource = body
+        resource["id"] = nil
+        resource["name"] = nil
+        resource["type"] = nil
+        var stored = resource["properties"] as? [String: Any] ?? [:]
+        for computed in ["provisioningState", "provisioningError", "lastRunStatus", "exactStagingResourceGroup"] { stored[computed] = nil }
+        resource["properties"] = stored
+        let template = Template(subscription: s[1], resourceGroup: s[3], name: s[7],
+                                definition: (try? JSONSerialization.data(withJSONObject: resource)) ?? Data(),
+                                behavior: state.templates[key]?.behavior ?? TemplateBehavior(), build: state.templates[key]?.build,
+                                provisionedAt: now.addingTimeInterval(0.3))
+        state.templates[key] = template
+        let id = UUID().uuidString.lowercased()
+        state.operations[id] = .provision(readyAt: template.provisionedAt)
+        return .json(created ? 201 : 200, render(template, now: now, lowerStates: lowerStates),
+                     headers: [("Azure-AsyncOperation", operationURL(base, s[1], id, request.query["api-version"] ?? "")), ("Retry-After", "1")])
+    }
+
+    private func page(_ items: [Template], _ request: SimRequest, base: String, now: Date, lowerStates: Bool, state: State) -> SimResponse {
+        let sorted = items.sorted { Self.key($0.subscription, $0.resourceGroup, $0.name) < Self.key($1.subscription, $1.resourceGroup, $1.name) }
+        let offset = Int(request.query["$skipToken"] ?? "0") ?? 0
+        let size = max(1, state.scenario.pageSize)
+        let slice = sorted.dropFirst(offset).prefix(size)
+        var body: [String: Any] = ["value": slice.map { render($0, now: now, lowerStates: lowerStates) }]
+        if offset + size < sorted.count {
+            var components = URLComponents(string: base + request.path)!
+            components.queryItems = [URLQueryItem(name: "api-version", value: request.query["api-version"]),
+                                     URLQueryItem(name: "$skipToken", value: String(offset + size))]
+            body["nextLink"] = components.url!.absoluteString
+        }
+        return .json(200, body)
+    }
+
+    private func operationStatus(_ state: State, id: String, now: Date) -> SimResponse {
+        guard let operation = state.operations[id] else {
+            return .armError(404, "OperationNotFound", "Operation '\(id)' was not found.")
+        }
+        var status = "InProgress"
+        var error: [String: Any]?
+        switch operation {
+        case .provision(let readyAt): if now >= readyAt { status = "Succeeded" }
+        case .delete(let readyAt): return .empty(now >= readyAt ? 204 : 202, headers: now >= readyAt ? [] : [("Retry-After", "1")])
+        case .run(let key, let buildID):
+            guard let build = state.templates[key]?.build, build.operationID == buildID else { status = "Failed"; break }
+            switch build.status(at: now).runState {
+            case "Succeeded", "PartiallySucceeded": status = "Succeeded"
+            case "Failed":
+                status = "Failed"
+                error = ["code": "BuildFailed", "message": build.status(at: now).message]
+            case "Canceled": status = "Canceled"
+            default: break
+            }
+        case .cancel(let key, let buildID):
+            guard let build = state.templates[key]?.build, build.operationID == buildID else { status = "Succeeded"; break }
+            if !build.status(at: now).isRunning { status = "Succeeded" }
+        }
+        var body: [String: Any] = ["name": id, "status": status]
+        if let error { body["error"] = error }
+        return .json(200, body, headers: status == "InProgress" ? [("Retry-After", "1")] : [])
+    }
+
+    private func operationURL(_ base: String, _ subscription: String, _ id: String, _ apiVersion: String) -> String {
+        "\(base)/subscriptions/\(subscription)/providers/\(provider)/locations/westeurope/operations/\(id)?api-version=\(apiVersion)"
+    }
+
+    /// The resource as ARM shows it: stored definition plus id, name, type and computed status.
+    private func render(_ template: Template, now: Date, lowerStates: Bool) -> [String: Any] {
+        var resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
+        resource["id"] = "/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)"
+        resource["name"] = template.name
+        resource["type"] = "\(provider)/imageTemplates"
+        var properties = resource["properties"] as? [String: Any] ?? [:]
+        properties["provisioningState"] = now >= template.provisionedAt ? "Succeeded" : "Creating"
+        if let build = template.build {
+            let status = build.status(at: now)
+            let cased: (String) -> String = { lowerStates ? $0.prefix(1).lowercased() + $0.dropFirst() : $0 }
+            var last: [String: Any] = ["startTime": Self.timestamp(build.startedAt), "runState": cased(status.runState), "message": status.message]
+            if let sub = status.runSubState { last["runSubState"] = cased(sub) }
+            if let end = status.endTime { last["endTime"] = Self.timestamp(end) }
+            properties["lastRunStatus"] = last
+        }
+        resource["properties"] = properties
+        return resource
+    }
+
+    private func runOutputs(_ template: Template, now: Date) -> [[String: Any]] {
+        guard let build = template.build, ["Succeeded", "PartiallySucceeded"].contains(build.status(at: now).runState) else { return [] }
+        let resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
+        let distribute = (resource["properties"] as? [String: Any])?["distribute"] as? [[String: Any]] ?? []
+        let base = "/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)"
+        return distribute.compactMap { distributor in
+            guard let name = distributor["runOutputName"] as? String else { return nil }
+            var properties: [String: Any] = ["provisioningState": "Succeeded"]
+            switch (distributor["type"] as? String ?? "").lowercased() {
+            case "vhd":
+                properties["artifactUri"] = "https://imagebuilderstore.blob.core.windows.net/vhds/\(template.name)-\(build.operationID.prefix(8)).vhd"
+            case "sharedimage":
+                properties["artifactId"] = "\(distributor["galleryImageId"] as? String ?? "")/versions/1.0.\(Int(build.startedAt.timeIntervalSince1970) % 100000)"
+            default:
+                properties["artifactId"] = distributor["imageId"] as? String ?? ""
+            }
+            return ["id": "\(base)/runOutputs/\(name)", "name": name, "type": "\(provider)/imageTemplates/runOutputs", "properties": properties]
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    // MARK: Identity
+
+    private func authenticate(_ state: State, _ request: SimRequest, now: Date) -> SimResponse? {
+        let challenge = [("WWW-Authenticate", "Bearer authorization_uri=\"https://login.windows.net/\", error=\"invalid_token\"")]
+        guard let header = request.header("Authorization") else {
+            return .armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", headers: challenge)
+        }
+        guard header.lowercased().hasPrefix("bearer "), let expiry = state.tokens[String(header.dropFirst(7))] else {
+            return .armError(401, "InvalidAuthenticationToken", "The access token is invalid.", headers: challenge)
+        }
+        if expiry <= now {
+            return .armError(401, "ExpiredAuthenticationToken",
+                             "The access token expiry UTC time '\(Self.timestamp(expiry))' is earlier than current UTC time '\(Self.timestamp(now))'.",
+                             headers: challenge)
+        }
+        return nil
+    }
+
+    private func issue(_ state: inout State, now: Date) -> (String, Double) {
+        let token = "sim." + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let lifetime = state.scenario.tokenLifetimeSeconds
+        state.tokens[token] = now.addingTimeInterval(lifetime)
+        state.tokensIssued += 1
+        return (token, lifetime)
+    }
+
+    private func token(_ state: inout State, _ request: SimRequest, now: Date) -> SimResponse {
+        let principal = state.scenario.principal
+        let form = request.form
+        let tenant = request.path.split(separator: "/").first.map(String.init) ?? ""
+        func oauthError(_ status: Int, _ error: String, _ description: String) -> SimResponse {
+            .json(status, ["error": error, "error_description": description, "error_codes": [Int(description.dropFirst(5).prefix(while: \.isNumber)) ?? 0]])
+        }
+        guard tenant.lowercased() == principal.tenantId.lowercased() else {
+            return oauthError(400, "invalid_request", "AADSTS90002: Tenant '\(tenant)' not found.")
+        }
+        guard form["grant_type"] == "client_credentials" else {
+            return oauthError(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
+        }
+        guard form["client_id"]?.lowercased() == principal.clientId.lowercased() else {
+            return oauthError(400, "unauthorized_client", "AADSTS700016: Application with identifier '\(form["client_id"] ?? "")' was not found in the directory.")
+        }
+        guard let scope = form["scope"], scope.hasSuffix("/.default") else {
+            return oauthError(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
+        }
+        if let secret = form["client_secret"] {
+            guard secret == principal.clientSecret else {
+                return oauthError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
+            }
+        } else if let assertion = form["client_assertion"],
+                  form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+            guard assertion == principal.federatedToken else {
+                return oauthError(400, "invalid_client", "AADSTS700211: No matching federated identity record found for presented assertion.")
+            }
+        } else {
+            return oauthError(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
+        }
+        let (token, lifetime) = issue(&state, now: now)
+        return .json(200, ["token_type": "Bearer", "expires_in": Int(lifetime), "ext_expires_in": Int(lifetime), "access_token": token])
+    }
+
+    private func managedIdentityToken(_ state: inout State, _ request: SimRequest, now: Date) -> SimResponse {
+        if request.path.lowercased().hasPrefix("/msi/") {
+            guard request.header("X-IDENTITY-HEADER") != nil else {
+                return .json(401, ["error": "invalid_request", "error_description": "X-IDENTITY-HEADER is missing."])
+            }
+        } else if request.header("Metadata")?.lowercased() != "true" {
+            return .json(400, ["error": "invalid_request", "error_description": "Required metadata header not specified"])
+        }
+        guard let resource = request.query["resource"], !resource.isEmpty else {
+            return .json(400, ["error": "invalid_request", "error_description": "Required query variable 'resource' is missing"])
+        }
+        let (token, lifetime) = issue(&state, now: now)
+        let expiresOn = Int(now.timeIntervalSince1970 + lifetime)
+        return .json(200, ["access_token": token, "client_id": state.scenario.principal.clientId, "expires_in": String(Int(lifetime)),
+                           "expires_on": String(expiresOn), "ext_expires_in": String(Int(lifetime)),
+                           "not_before": String(Int(now.timeIntervalSince1970)), "resource": resource, "token_type": "Bearer"])
+    }
+
+    private func openIDConfiguration(_ request: SimRequest, base: String) -> SimResponse {
+        let tenant = request.path.split(separator: "/").first.map(String.init) ?? "common"
+        return .json(200, [
+            "token_endpoint": "\(base)/\(tenant)/oauth2/v2.0/token",
+            "authorization_endpoint": "\(base)/\(tenant)/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": "\(base)/\(tenant)/oauth2/v2.0/devicecode",
+            "issuer": "\(base)/\(tenant)/v2.0",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "tenant_region_scope": "EU",
+        ])
+    }
+}
