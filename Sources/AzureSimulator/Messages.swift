@@ -48,7 +48,7 @@ struct SimResponse: Sendable {
     var latency: Double = 0
 
     static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> SimResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: Array(data))
     }
 

@@ -116,6 +116,12 @@ enum Terminal {
         exit(2)
     }
 
+    /// A failure that is not the user's input: the message and exit status 1.
+    static func failure(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("imagebuildd: error: \(message)\n".utf8))
+        exit(1)
+    }
+
     static func fail(_ error: any Error, directory: String) -> Never {
         var message = "imagebuildd: error: \(error)"
         if let journalError = error as? JournalError, journalError.isDamage {

@@ -15,6 +15,10 @@ public struct Extensible<Fields: Codable & Sendable & Equatable>: Codable, Senda
         self.additionalMembers = additionalMembers
     }
 
+    public subscript<T>(dynamicMember keyPath: KeyPath<Fields, T>) -> T {
+        fields[keyPath: keyPath]
+    }
+
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<Fields, T>) -> T {
         get { fields[keyPath: keyPath] }
         set { fields[keyPath: keyPath] = newValue }

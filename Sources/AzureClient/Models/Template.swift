@@ -71,6 +71,13 @@ public struct VmProfileFields: Codable, Sendable, Equatable {
     public var osDiskSizeGB: Int?
     public var userAssignedIdentities: [String]?
     public var vnetConfig: JSONValue?
+
+    public init(vmSize: String? = nil, osDiskSizeGB: Int? = nil, userAssignedIdentities: [String]? = nil, vnetConfig: JSONValue? = nil) {
+        self.vmSize = vmSize
+        self.osDiskSizeGB = osDiskSizeGB
+        self.userAssignedIdentities = userAssignedIdentities
+        self.vnetConfig = vnetConfig
+    }
 }
 public typealias VmProfile = Extensible<VmProfileFields>
 
