@@ -4,11 +4,12 @@ APT_PACKAGES := libsystemd-dev pkg-config
 
 .PHONY: deps demo test bench build release clean
 
-# Installs the C libraries the package links, only where pkg-config cannot find them.
+# Installs the C libraries the package links (and openssl, which makes the TLS tests' CA), only
+# where they are missing.
 deps:
-	@if ! pkg-config --exists libsystemd 2>/dev/null; then \
-		echo "installing $(APT_PACKAGES)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null; then \
+		echo "installing $(APT_PACKAGES) openssl"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) openssl; \
 	fi
 
 build: deps
@@ -20,9 +21,11 @@ release: deps
 demo: build
 	$(SWIFT) run imagebuildd --help
 
+# Every Swift test, then the official Azure SDK for Python against `imagebuildd simulate` (pip-installs it).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/sdk-check.sh
 
 # Benchmarks with their peers in the same run (SQLite, robfig/cron); installs what they need.
 bench: deps

@@ -16,8 +16,8 @@ public actor DefaultAzureCredential: TokenCredential {
         let authority = authorityHost ?? env["AZURE_AUTHORITY_HOST"].flatMap(URL.init(string:))
             ?? URL(string: "https://login.microsoftonline.com")!
         var chain: [any TokenCredential] = []
-        if let tenant = env["AZURE_TENANT_ID"], let client = env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"] != nil {
-            chain.append(ClientSecretCredential(tenantID: tenant, clientID: client, secret: .environment("AZURE_CLIENT_SECRET"),
+        if let tenant = env["AZURE_TENANT_ID"], let client = env["AZURE_CLIENT_ID"], let secret = env["AZURE_CLIENT_SECRET"] {
+            chain.append(ClientSecretCredential(tenantID: tenant, clientID: client, secret: .literal(secret),
                                                 authorityHost: authority, transport: transport))
         }
         if let tenant = env["AZURE_TENANT_ID"], let client = env["AZURE_CLIENT_ID"], let file = env["AZURE_FEDERATED_TOKEN_FILE"] {

@@ -8,7 +8,7 @@ public enum SecretSource: Sendable, CustomStringConvertible {
     case file(String)
     /// A systemd credential (`LoadCredential=NAME:...`), read from `$CREDENTIALS_DIRECTORY/NAME`.
     case systemdCredential(String)
-    /// A value given in code (tests).
+    /// A value already read (from the environment captured by the default chain, or tests).
     case literal(String)
 
     public var description: String {
