@@ -128,7 +128,7 @@ public enum SimulatedOperation: String, Codable, Sendable, CaseIterable {
 }
 
 /// What a fault does to a matching request.
-public enum Fault: Codable, Sendable, Equatable {
+public enum Fault: Sendable, Equatable {
     /// Answer with this status and ARM's error envelope, optionally with `Retry-After` seconds.
     case status(Int, retryAfterSeconds: Int?)
     /// Delay the answer.
@@ -140,6 +140,9 @@ public enum Fault: Codable, Sendable, Equatable {
 }
 
 /// Applies `fault` to the next `count` requests of `operation` (any operation when nil).
+///
+/// In a scenario file: `{"operation": "get", "count": 3, "status": 429, "retryAfterSeconds": 2}`,
+/// `{"latencyMs": 800}`, `{"drop": "before"}` or `{"drop": "after"}` (after processing).
 public struct FaultRule: Codable, Sendable, Equatable {
     public var operation: SimulatedOperation?
     public var fault: Fault
@@ -149,5 +152,42 @@ public struct FaultRule: Codable, Sendable, Equatable {
         self.operation = operation
         self.fault = fault
         self.count = count
+    }
+
+    enum CodingKeys: String, CodingKey { case operation, count, status, retryAfterSeconds, latencyMs, drop }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        operation = try c.decodeIfPresent(SimulatedOperation.self, forKey: .operation)
+        count = try c.decodeIfPresent(Int.self, forKey: .count) ?? 1
+        if let status = try c.decodeIfPresent(Int.self, forKey: .status) {
+            fault = .status(status, retryAfterSeconds: try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds))
+        } else if let latency = try c.decodeIfPresent(Int.self, forKey: .latencyMs) {
+            fault = .latency(milliseconds: latency)
+        } else if let drop = try c.decodeIfPresent(String.self, forKey: .drop) {
+            switch drop {
+            case "before": fault = .dropConnection
+            case "after": fault = .dropAfterProcessing
+            default:
+                throw DecodingError.dataCorruptedError(forKey: .drop, in: c, debugDescription: "expected \"before\" or \"after\", got \"\(drop)\"")
+            }
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath,
+                                                    debugDescription: "a fault needs one of \"status\", \"latencyMs\" or \"drop\""))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(operation, forKey: .operation)
+        try c.encode(count, forKey: .count)
+        switch fault {
+        case .status(let status, let retryAfter):
+            try c.encode(status, forKey: .status)
+            try c.encodeIfPresent(retryAfter, forKey: .retryAfterSeconds)
+        case .latency(let milliseconds): try c.encode(milliseconds, forKey: .latencyMs)
+        case .dropConnection: try c.encode("before", forKey: .drop)
+        case .dropAfterProcessing: try c.encode("after", forKey: .drop)
+        }
     }
 }

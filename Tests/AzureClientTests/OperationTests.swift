@@ -121,4 +121,22 @@ import Testing
         #expect(throws: Never.self) { try AzureClientConfiguration(resourceManagerEndpoint: URL(string: "https://management.usgovcloudapi.net")!, apiVersion: "2020-02-14").validate() }
         #expect(AzureClientConfiguration().scope == "https://management.azure.com/.default")
     }
+
+    @Test func aScenarioFileSeedsTemplatesAndFaults() async throws {
+        let json = #"""
+        {"templates": [{"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "images", "name": "from-file",
+                        "location": "westeurope", "runOutputNames": ["a"], "behavior": {"outcome": "fail", "cancelNeverCompletes": true}}],
+         "faults": [{"operation": "get", "status": 503, "count": 1}, {"operation": "run", "drop": "after"}]}
+        """#
+        let scenario = try JSONDecoder().decode(Scenario.self, from: Data(json.utf8))
+        #expect(scenario.templates.first?.behavior.cancelSeconds == nil && scenario.faults.count == 2)
+        let h = try await Harness.start(scenario)
+        defer { Task { try await h.stop() } }
+        _ = try await h.client.get(Harness.template("from-file"))
+        #expect(h.simulator.requests.filter { $0.operation == .get }.map(\.status) == [503, 200])
+        await #expect(throws: AzureError.self) { _ = try await h.client.run(Harness.template("from-file")) }
+        #expect { try JSONDecoder().decode(Scenario.self, from: Data(#"{"faults": [{"drop": "sideways"}]}"#.utf8)) } throws: {
+            "\($0)".contains("before")
+        }
+    }
 }
