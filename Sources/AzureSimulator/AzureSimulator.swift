@@ -24,15 +24,20 @@ public final class AzureSimulator: Sendable {
 
     private let arm: SimulatedARM
     private let channel: any Channel
+    /// The simulator's clock; build phases and token lifetimes run on it.
+    public let now: @Sendable () -> Date
     /// The bound port.
     public let port: Int
     /// `http(s)://127.0.0.1:PORT`, the base for ARM and the token endpoint alike.
     public let baseURL: URL
 
     /// Binds and starts serving. `port` 0 picks a free port.
-    public init(scenario: Scenario = Scenario(), host: String = "127.0.0.1", port: Int = 0, tls: TLSFiles? = nil) async throws {
+    /// `now` lets tests and the demo share a compressed clock with the daemon.
+    public init(scenario: Scenario = Scenario(), host: String = "127.0.0.1", port: Int = 0, tls: TLSFiles? = nil,
+                now: @escaping @Sendable () -> Date = { Date() }) async throws {
         let arm = SimulatedARM(scenario: scenario)
         self.arm = arm
+        self.now = now
         let sslContext: NIOSSLContext?
         if let tls {
             let configuration = TLSConfiguration.makeServerConfiguration(
@@ -53,7 +58,7 @@ public final class AzureSimulator: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(arm: arm, base: baseBox.value))
+                    try channel.pipeline.syncOperations.addHandler(SimulatorHTTPHandler(arm: arm, base: baseBox.value, now: now))
                 }
             }
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)

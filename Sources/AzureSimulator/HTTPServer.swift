@@ -9,12 +9,14 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private let arm: SimulatedARM
     private let base: String
+    private let now: @Sendable () -> Date
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(arm: SimulatedARM, base: String) {
+    init(arm: SimulatedARM, base: String, now: @escaping @Sendable () -> Date) {
         self.arm = arm
         self.base = base
+        self.now = now
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -29,7 +31,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             self.head = nil
             let request = SimRequest(method: head.method.rawValue, uri: head.uri,
                                      headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            let response = arm.handle(request, base: base)
+            let response = arm.handle(request, base: base, now: now())
             let keepAlive = head.isKeepAlive
             let version = head.version
             if response.latency > 0 {

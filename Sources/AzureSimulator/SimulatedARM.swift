@@ -78,7 +78,7 @@ final class SimulatedARM: Sendable {
 
     // MARK: Dispatch
 
-    func handle(_ request: SimRequest, base: String, now: Date = Date()) -> SimResponse {
+    func handle(_ request: SimRequest, base: String, now: Date) -> SimResponse {
         state.withLock { state in
             let (operation, template) = Self.classify(request)
             var response: SimResponse

@@ -17,21 +17,6 @@ struct NotYetImplemented: Error, CustomStringConvertible {
     var description: String { "`imagebuildd \(command)` is not implemented yet (planned in \"\(issue)\")" }
 }
 
-struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the daemon (systemd Type=notify).")
-    func run() async throws { throw NotYetImplemented(command: "run", issue: "The daemon: scheduled builds, end to end, crash-safe") }
-}
-
-struct CheckConfig: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a config file offline.")
-    func run() async throws { throw NotYetImplemented(command: "check-config", issue: "The daemon: scheduled builds, end to end, crash-safe") }
-}
-
-struct History: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List recent runs from the journal.")
-    func run() async throws { throw NotYetImplemented(command: "history", issue: "The daemon: scheduled builds, end to end, crash-safe") }
-}
-
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon against the built-in Azure simulator.")
     func run() async throws { throw NotYetImplemented(command: "demo", issue: "systemd-native: notify, watchdog, journald, hardened unit, demo") }

@@ -1,0 +1,265 @@
+import AzureClient
+import Foundation
+import Scheduler
+import Yams
+
+/// A config problem, located: `file:line:column: key: what was expected`.
+struct ConfigError: Error, CustomStringConvertible, Sendable {
+    var file: String
+    var line: Int
+    var column: Int
+    var key: String
+    var message: String
+
+    var description: String {
+        "\(file):\(line):\(column): \(key.isEmpty ? "" : key + ": ")\(message)"
+    }
+}
+
+/// Reads and validates the YAML config. Every rejection names file:line:column and the key.
+struct ConfigLoader {
+    let file: String
+    var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    func load() throws(ConfigError) -> DaemonConfig {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(file: file, line: 0, column: 0, key: "", message: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, line: 0, column: 0, key: "", message: "not UTF-8 text")
+        }
+        return try parse(text)
+    }
+
+    func parse(_ text: String) throws(ConfigError) -> DaemonConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty; expected a mapping with `schedules:`")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw yamlError(error)
+        } catch {
+            throw ConfigError(file: file, line: 0, column: 0, key: "", message: "\(error)")
+        }
+        let top = try mapping(root, "", allowed: ["azure", "state_directory", "defaults", "schedules"])
+        var azure = AzureSettings()
+        if let node = top["azure"] { azure = try azureSettings(node) }
+        let stateDirectory = try top["state_directory"].map { n throws(ConfigError) in try string(n, "state_directory") }
+            ?? environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/imagebuildd"
+        var defaults = Defaults()
+        var maxConcurrent = 10
+        if let node = top["defaults"] {
+            let map = try mapping(node, "defaults", allowed: Defaults.keys + ["max_concurrent_builds"])
+            try defaults.apply(map, prefix: "defaults", loader: self)
+            if let n = map["max_concurrent_builds"] {
+                maxConcurrent = try integer(n, "defaults.max_concurrent_builds", range: 1...100_000)
+            }
+        }
+        guard let schedulesNode = top["schedules"] else {
+            throw ConfigError(file: file, line: root.mark?.line ?? 1, column: root.mark?.column ?? 1, key: "schedules",
+                              message: "missing; expected a list of schedules")
+        }
+        guard case .sequence(let list) = schedulesNode else {
+            throw located(schedulesNode, "schedules", "expected a list of schedules")
+        }
+        var schedules: [ScheduleConfig] = []
+        var names: Set<String> = []
+        for (index, node) in list.enumerated() {
+            let schedule = try self.schedule(node, "schedules[\(index)]", defaults: defaults)
+            guard names.insert(schedule.name).inserted else {
+                throw located(node, "schedules[\(index)].name", "duplicate schedule name \"\(schedule.name)\"; names identify slots and must be unique")
+            }
+            schedules.append(schedule)
+        }
+        return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, maxConcurrentBuilds: maxConcurrent, schedules: schedules)
+    }
+
+    // MARK: Sections
+
+    /// The keys that may appear in `defaults:` and be overridden per schedule.
+    struct Defaults {
+        static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll"]
+        var timezone = "UTC"
+        var overlap = OverlapPolicy.skip
+        var catchUp = Duration.seconds(12 * 3600)
+        var jitter = Duration.zero
+        var buildTimeout = BuildTimeout.template
+        var cancelWait = Duration.seconds(30 * 60)
+        var poll = PollSettings(initial: .seconds(30), max: .seconds(300), multiplier: 2)
+
+        mutating func apply(_ map: [String: Node], prefix: String, loader: ConfigLoader) throws(ConfigError) {
+            if let n = map["timezone"] {
+                let zone = try loader.string(n, prefix + ".timezone")
+                guard ZoneTimeline.named(zone) != nil else {
+                    throw loader.located(n, prefix + ".timezone", "unknown time zone \"\(zone)\"; expected an IANA name such as Europe/Berlin or UTC")
+                }
+                timezone = zone
+            }
+            if let n = map["overlap"] {
+                let text = try loader.string(n, prefix + ".overlap")
+                guard let policy = OverlapPolicy(rawValue: text) else {
+                    throw loader.located(n, prefix + ".overlap", "\"\(text)\" is not one of skip, queue, replace")
+                }
+                overlap = policy
+            }
+            if let n = map["catch_up"] { catchUp = try loader.duration(n, prefix + ".catch_up") }
+            if let n = map["jitter"] { jitter = try loader.duration(n, prefix + ".jitter") }
+            if let n = map["cancel_wait"] { cancelWait = try loader.duration(n, prefix + ".cancel_wait") }
+            if let n = map["build_timeout"] {
+                if try loader.string(n, prefix + ".build_timeout") == "template" { buildTimeout = .template }
+                else {
+                    let value = try loader.duration(n, prefix + ".build_timeout", expected: "\"template\" or a duration such as 4h or 90m")
+                    guard value > .zero else { throw loader.located(n, prefix + ".build_timeout", "must be longer than 0s") }
+                    buildTimeout = .fixed(value)
+                }
+            }
+            if let n = map["poll"] {
+                let p = try loader.mapping(n, prefix + ".poll", allowed: ["initial", "max", "multiplier"])
+                if let v = p["initial"] { poll.initial = try loader.duration(v, prefix + ".poll.initial") }
+                if let v = p["max"] { poll.max = try loader.duration(v, prefix + ".poll.max") }
+                if let v = p["multiplier"] {
+                    let text = try loader.string(v, prefix + ".poll.multiplier")
+                    guard let m = Double(text), m >= 1, m <= 10 else {
+                        throw loader.located(v, prefix + ".poll.multiplier", "\"\(text)\" is not a number from 1 to 10")
+                    }
+                    poll.multiplier = m
+                }
+                guard poll.initial > .zero else { throw loader.located(n, prefix + ".poll.initial", "must be longer than 0s") }
+                guard poll.max >= poll.initial else { throw loader.located(n, prefix + ".poll.max", "must be at least poll.initial") }
+            }
+        }
+    }
+
+    private func azureSettings(_ node: Node) throws(ConfigError) -> AzureSettings {
+        let map = try mapping(node, "azure", allowed: ["resource_manager_endpoint", "authority_host", "audience", "ca_file", "api_version",
+                                                       "credential", "tenant_id", "client_id", "client_secret_file"])
+        var azure = AzureSettings()
+        if let n = map["resource_manager_endpoint"] { azure.resourceManagerEndpoint = try url(n, "azure.resource_manager_endpoint") }
+        if let n = map["authority_host"] { azure.authorityHost = try url(n, "azure.authority_host") }
+        if let n = map["audience"] { azure.audience = try string(n, "azure.audience") }
+        if let n = map["ca_file"] {
+            let path = try string(n, "azure.ca_file")
+            guard FileManager.default.isReadableFile(atPath: path) else { throw located(n, "azure.ca_file", "cannot read \(path)") }
+            azure.caFile = path
+        }
+        if let n = map["api_version"] {
+            azure.apiVersion = try string(n, "azure.api_version")
+            do { try AzureClientConfiguration(apiVersion: azure.apiVersion).validate() } catch {
+                throw located(n, "azure.api_version", "\"\(azure.apiVersion)\" is not an api-version from 2018-02-01-preview to 2025-10-01")
+            }
+        }
+        if let n = map["credential"] {
+            let text = try string(n, "azure.credential")
+            guard let kind = AzureSettings.CredentialKind(rawValue: text) else {
+                throw located(n, "azure.credential", "\"\(text)\" is not one of \(AzureSettings.CredentialKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            azure.credential = kind
+        }
+        if let n = map["tenant_id"] { azure.tenantID = try string(n, "azure.tenant_id") }
+        if let n = map["client_id"] { azure.clientID = try string(n, "azure.client_id") }
+        if let n = map["client_secret_file"] { azure.clientSecretFile = try string(n, "azure.client_secret_file") }
+        if [.clientSecret, .workloadIdentity].contains(azure.credential) {
+            for (key, value) in [("tenant_id", azure.tenantID), ("client_id", azure.clientID)] where value == nil {
+                throw located(node, "azure.\(key)", "required when credential is \(azure.credential.rawValue)")
+            }
+        }
+        return azure
+    }
+
+    private func schedule(_ node: Node, _ path: String, defaults: Defaults) throws(ConfigError) -> ScheduleConfig {
+        let map = try mapping(node, path, allowed: ["name", "subscription_id", "resource_group", "template", "cron"] + Defaults.keys)
+        func required(_ key: String) throws(ConfigError) -> (String, Node) {
+            guard let n = map[key] else { throw located(node, "\(path).\(key)", "missing; every schedule needs name, subscription_id, resource_group, template and cron") }
+            return (try string(n, "\(path).\(key)"), n)
+        }
+        let (name, nameNode) = try required("name")
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#, options: .regularExpression) != nil else {
+            throw located(nameNode, "\(path).name", "\"\(name)\" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
+        let (subscription, subscriptionNode) = try required("subscription_id")
+        let (group, groupNode) = try required("resource_group")
+        let (template, templateNode) = try required("template")
+        let target = ImageTemplateID(subscriptionID: subscription, resourceGroup: group, name: template)
+        if let problem = target.validationProblem {
+            let node = problem.hasPrefix("subscription") ? subscriptionNode : problem.hasPrefix("resource group") ? groupNode : templateNode
+            let key = problem.hasPrefix("subscription") ? "subscription_id" : problem.hasPrefix("resource group") ? "resource_group" : "template"
+            throw located(node, "\(path).\(key)", problem)
+        }
+        var resolved = defaults
+        try resolved.apply(map, prefix: path, loader: self)
+        let (expression, cronNode) = try required("cron")
+        let cron: CronSchedule
+        do {
+            cron = try CronParser.parse(expression, timeZone: resolved.timezone)
+        } catch {
+            // Point at the offending token inside the value (plain or quoted scalar).
+            let quoteOffset = cronNode.scalar?.style == .plain ? 0 : 1
+            throw ConfigError(file: file, line: cronNode.mark?.line ?? 0, column: (cronNode.mark?.column ?? 0) + quoteOffset + max(error.column - 1, 0),
+                              key: "\(path).cron", message: error.description)
+        }
+        return ScheduleConfig(name: name, target: target, cron: cron, timezone: cron.timeZone.identifier, overlap: resolved.overlap,
+                              catchUp: resolved.catchUp, jitter: resolved.jitter, buildTimeout: resolved.buildTimeout,
+                              cancelWait: resolved.cancelWait, poll: resolved.poll)
+    }
+
+    // MARK: Typed scalars
+
+    func located(_ node: Node, _ key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, key: key, message: message)
+    }
+
+    func mapping(_ node: Node, _ path: String, allowed: [String]) throws(ConfigError) -> [String: Node] {
+        guard case .mapping(let pairs) = node else { throw located(node, path, "expected a mapping of keys to values") }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in pairs {
+            guard let key = keyNode.scalar?.string else { throw located(keyNode, path, "expected a plain key") }
+            let full = path.isEmpty ? key : "\(path).\(key)"
+            guard allowed.contains(key) else {
+                throw located(keyNode, full, "unknown key; expected one of \(allowed.joined(separator: ", "))")
+            }
+            guard result[key] == nil else { throw located(keyNode, full, "duplicate key") }
+            result[key] = value
+        }
+        return result
+    }
+
+    func string(_ node: Node, _ key: String) throws(ConfigError) -> String {
+        guard let scalar = node.scalar else { throw located(node, key, "expected a single value, not a list or mapping") }
+        return scalar.string
+    }
+
+    func integer(_ node: Node, _ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let text = try string(node, key)
+        guard let value = Int(text), range.contains(value) else {
+            throw located(node, key, "\"\(text)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func duration(_ node: Node, _ key: String, expected: String = "a duration such as 90s, 15m or 4h") throws(ConfigError) -> Duration {
+        let text = try string(node, key)
+        guard let value = Duration.parseConfig(text) else { throw located(node, key, "\"\(text)\" is not \(expected)") }
+        return value
+    }
+
+    private func url(_ node: Node, _ key: String) throws(ConfigError) -> URL {
+        let text = try string(node, key)
+        guard let url = URL(string: text), url.host != nil else { throw located(node, key, "\"\(text)\" is not an absolute URL") }
+        do { try AzureClientConfiguration.checkEndpoint(url, what: key) } catch { throw located(node, key, error.description) }
+        return url
+    }
+
+    private func yamlError(_ error: YamlError) -> ConfigError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+            let why = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(why)")
+        default:
+            return ConfigError(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(error)")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import AzureClient
+import Foundation
+import Logging
+
+/// Builds the ARM client the config describes.
+enum AzureWiring {
+    /// The credential for `azure.credential`, checking offline that its inputs exist.
+    static func credential(_ azure: AzureSettings, transport: any HTTPTransport,
+                           environment: [String: String] = ProcessInfo.processInfo.environment) throws(AzureError) -> any TokenCredential {
+        switch azure.credential {
+        case .clientSecret:
+            let source: SecretSource
+            if let file = azure.clientSecretFile { source = .file(file) }
+            else if environment["AZURE_CLIENT_SECRET"].map({ !$0.isEmpty }) == true { source = .environment("AZURE_CLIENT_SECRET") }
+            else if environment["CREDENTIALS_DIRECTORY"] != nil { source = .systemdCredential("client-secret") }
+            else {
+                throw .configuration("credential client-secret: set azure.client_secret_file, AZURE_CLIENT_SECRET, or LoadCredential=client-secret:... in the unit")
+            }
+            _ = try source.read(environment: environment)
+            return ClientSecretCredential(tenantID: azure.tenantID ?? "", clientID: azure.clientID ?? "", secret: source,
+                                          authorityHost: azure.authorityHost, transport: transport)
+        case .workloadIdentity:
+            guard let file = environment["AZURE_FEDERATED_TOKEN_FILE"], !file.isEmpty else {
+                throw .configuration("credential workload-identity: AZURE_FEDERATED_TOKEN_FILE is not set")
+            }
+            return WorkloadIdentityCredential(tenantID: azure.tenantID ?? "", clientID: azure.clientID ?? "", tokenFile: file,
+                                              authorityHost: azure.authorityHost, transport: transport)
+        case .managedIdentity:
+            let endpoint: ManagedIdentityCredential.Endpoint
+            if let url = environment["IDENTITY_ENDPOINT"].flatMap(URL.init(string:)), let header = environment["IDENTITY_HEADER"] {
+                endpoint = .identityEndpoint(url, header: header)
+            } else {
+                endpoint = .imds(environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap(URL.init(string:)) ?? URL(string: "http://169.254.169.254")!)
+            }
+            return ManagedIdentityCredential(endpoint: endpoint, clientID: azure.clientID, transport: transport)
+        case .default:
+            var env = environment
+            if let tenant = azure.tenantID { env["AZURE_TENANT_ID"] = tenant }
+            if let client = azure.clientID { env["AZURE_CLIENT_ID"] = client }
+            return DefaultAzureCredential(environment: env, authorityHost: azure.authorityHost, transport: transport)
+        }
+    }
+
+    static func client(_ azure: AzureSettings, transport: any HTTPTransport, logger: Logger) throws(AzureError) -> ImageTemplatesClient {
+        let configuration = AzureClientConfiguration(resourceManagerEndpoint: azure.resourceManagerEndpoint, audience: azure.audience,
+                                                     apiVersion: azure.apiVersion, userAgent: "imagebuildd")
+        return try ImageTemplatesClient(configuration: configuration, credential: credential(azure, transport: transport),
+                                        transport: transport, logger: logger)
+    }
+}

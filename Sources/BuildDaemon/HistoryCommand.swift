@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import JobJournal
+
+/// `imagebuildd history`: recent runs from the journal, read-only (safe while the daemon runs).
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List recent runs from the journal, newest first.")
+
+    @Option(help: "The YAML config file (for its state directory).")
+    var config: String?
+
+    @Option(name: .customLong("state-dir"), help: "The state directory (default: from --config, else $STATE_DIRECTORY, else /var/lib/imagebuildd).")
+    var stateDirectory: String?
+
+    @Option(help: "Only this schedule.")
+    var schedule: String?
+
+    @Flag(help: "A JSON array of runs (the documented contract).")
+    var json = false
+
+    func run() throws {
+        var directory = stateDirectory
+        if directory == nil, let config {
+            do { directory = try ConfigLoader(file: config).load().stateDirectory } catch { Terminal.failure("\(error)") }
+        }
+        let base = directory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "/var/lib/imagebuildd"
+        let state: JournalState
+        do {
+            state = try JournalInspection.verify(directory: base + "/journal", historyLimit: 1000).state
+        } catch {
+            Terminal.fail(error, directory: base + "/journal")
+        }
+        var runs = Array(state.openRuns.values) + state.history.values.joined()
+        if let schedule { runs = runs.filter { $0.key.schedule == schedule } }
+        runs.sort { ($0.key.slotMillis, $0.key.schedule) > ($1.key.slotMillis, $1.key.schedule) }
+        if json {
+            print(HistoryJSON.array(runs))
+        } else {
+            if runs.isEmpty { print("no runs recorded in \(base)/journal") }
+            for run in runs {
+                let outcome = run.outcome?.rawValue ?? "running"
+                let state = run.lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "-"
+                let outputs = run.outputs.map { $0.artifactID ?? $0.artifactURI ?? $0.name }.joined(separator: ",")
+                print("\(RFC3339.string(run.key.slot))  \(run.key.schedule)  \(run.target?.template ?? "-")  \(outcome)  \(state)"
+                      + (run.cancelRequestedAt != nil ? "  cancel-requested" : "") + (outputs.isEmpty ? "" : "  \(outputs)")
+                      + (run.message.map { "  \($0)" } ?? ""))
+            }
+        }
+    }
+}
+
+/// The `history --json` contract of ARCHITECTURE.md: add keys, never change them.
+enum HistoryJSON {
+    static func array(_ runs: [RunRecord]) -> String {
+        "[" + runs.map(object).joined(separator: ",\n ") + "]"
+    }
+
+    static func object(_ run: RunRecord) -> String {
+        func str(_ s: String?) -> String {
+            guard let s else { return "null" }
+            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        }
+        func time(_ d: Date?) -> String { str(d.map(RFC3339.string)) }
+        let outputs = run.outputs.map { "{\"name\": \(str($0.name)), \"artifact_id\": \(str($0.artifactID)), \"artifact_uri\": \(str($0.artifactURI))}" }
+        let fields: [(String, String)] = [
+            ("schedule", str(run.key.schedule)), ("template", str(run.target?.template)),
+            ("subscription_id", str(run.target?.subscriptionID)), ("resource_group", str(run.target?.resourceGroup)),
+            ("slot", time(run.key.slot)), ("requested_at", time(run.requestedAt)), ("started_at", time(run.lastStatus?.startedAt)),
+            ("ended_at", time(run.lastStatus?.endedAt ?? (run.outcome == nil ? nil : run.finishedAt))),
+            ("outcome", str(run.outcome?.rawValue)), ("last_run_state", str(run.lastStatus?.runState)),
+            ("last_run_substate", str(run.lastStatus?.runSubState)), ("message", str(run.message ?? (run.outcome == nil ? run.lastStatus?.message : nil))),
+            ("outputs", "[" + outputs.joined(separator: ", ") + "]"), ("cancel_requested_at", time(run.cancelRequestedAt)),
+            ("cancel_reason", str(run.cancelReason?.rawValue)), ("accepted_at", time(run.acceptedAt)), ("finished_at", time(run.finishedAt)),
+        ]
+        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import AzureClient
+import Foundation
+import JobJournal
+import Logging
+import ServiceLifecycle
+
+/// `imagebuildd run`: the daemon.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon (systemd Type=notify).",
+        discussion: "SIGHUP reloads the config (a bad one is logged and the old one kept); SIGTERM stops scheduling and exits 0.")
+
+    @Option(help: "The YAML config file.")
+    var config = "/etc/imagebuildd/config.yaml"
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let loaded: DaemonConfig
+        do { loaded = try ConfigLoader(file: config).load() } catch { Terminal.failure("\(error)") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "imagebuildd")
+        let clock: any DaemonClock
+        if let scaled = environment["IMAGEBUILDD_TIME_SCALE"] {
+            guard let parsed = ScaledClock.parse(scaled) else { Terminal.failure("IMAGEBUILDD_TIME_SCALE=\(scaled): expected SCALE[@RFC3339[@UNIX]]") }
+            clock = parsed
+        } else {
+            clock = SystemClock()
+        }
+        let journal: Journal
+        do {
+            journal = try Journal(directory: loaded.stateDirectory + "/journal")
+        } catch {
+            Terminal.fail(error, directory: loaded.stateDirectory + "/journal")
+        }
+        if journal.recovery.tornTailBytes > 0 {
+            logger.warning("journal: truncated a torn tail of \(journal.recovery.tornTailBytes) bytes (a write cut short by a crash)")
+        }
+        let transport: AsyncHTTPTransport
+        let client: ImageTemplatesClient
+        do {
+            transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile)
+            client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger)
+        } catch {
+            Terminal.failure("\(config): \(error)")
+        }
+        let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
+        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await transport.shutdown()
+            Terminal.failure("\(error)")
+        }
+        try? await transport.shutdown()
+    }
+}
