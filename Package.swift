@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "BuildDaemonTests",
             dependencies: [
-                "JobJournal",
+                "JobJournal", "AzureSimulator",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -19,11 +19,16 @@ public final class ImageTemplatesClient: Sendable {
     public let tokens: TokenCache
     private let transport: any HTTPTransport
     private let logger: Logger
+    private let pause: @Sendable (Duration) async throws -> Void
 
+    /// `sleep` is how the client waits between retries and operation polls (a daemon on a
+    /// compressed clock passes its own).
     public init(configuration: AzureClientConfiguration, credential: any TokenCredential, transport: any HTTPTransport,
-                logger: Logger = Logger(label: "imagebuildd.azure")) throws(AzureError) {
+                logger: Logger = Logger(label: "imagebuildd.azure"),
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws(AzureError) {
         try configuration.validate()
         self.configuration = configuration
+        pause = sleep
         tokens = TokenCache(credential)
         self.transport = transport
         self.logger = logger
@@ -251,7 +256,7 @@ public final class ImageTemplatesClient: Sendable {
     }
 
     private func sleep(_ duration: Duration) async throws(AzureError) {
-        do { try await Task.sleep(for: duration) } catch { throw .transport(operation: "wait", reason: "cancelled") }
+        do { try await pause(duration) } catch { throw .transport(operation: "wait", reason: "cancelled") }
     }
 
     private func check(_ id: ImageTemplateID) throws(AzureError) {

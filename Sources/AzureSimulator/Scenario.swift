@@ -125,6 +125,10 @@ public struct Scenario: Codable, Sendable {
 public enum SimulatedOperation: String, Codable, Sendable, CaseIterable {
     case list, listByResourceGroup, get, createOrUpdate, update, delete, run, cancel, listRunOutputs, getRunOutput
     case operationStatus, token, openIDConfiguration, managedIdentityToken
+
+    /// Whether ARM (not an identity endpoint) serves this operation; a fault rule without an
+    /// operation applies to these.
+    public var isARM: Bool { ![.token, .openIDConfiguration, .managedIdentityToken].contains(self) }
 }
 
 /// What a fault does to a matching request.
@@ -139,7 +143,7 @@ public enum Fault: Sendable, Equatable {
     case dropAfterProcessing
 }
 
-/// Applies `fault` to the next `count` requests of `operation` (any operation when nil).
+/// Applies `fault` to the next `count` requests of `operation` (any ARM operation when nil).
 ///
 /// In a scenario file: `{"operation": "get", "count": 3, "status": 429, "retryAfterSeconds": 2}`,
 /// `{"latencyMs": 800}`, `{"drop": "before"}` or `{"drop": "after"}` (after processing).

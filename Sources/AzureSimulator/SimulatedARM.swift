@@ -85,8 +85,9 @@ final class SimulatedARM: Sendable {
             var process = true
             var dropAfter = false
             var latency = 0.0
-            if let index = state.faults.firstIndex(where: { $0.count > 0 && ($0.operation == nil || $0.operation == operation) }),
-               operation != nil {
+            if let operation, let index = state.faults.firstIndex(where: { rule in
+                rule.count > 0 && (rule.operation == operation || (rule.operation == nil && operation.isARM))
+            }) {
                 state.faults[index].count -= 1
                 switch state.faults[index].fault {
                 case .status(let status, let retryAfter):

@@ -44,7 +44,7 @@ struct Run: AsyncParsableCommand {
         let client: ImageTemplatesClient
         do {
             transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile)
-            client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger)
+            client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger, clock: clock)
         } catch {
             Terminal.failure("\(config): \(error)")
         }

@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func laterIssuesSaySoInsteadOfPretending() async throws {
-        let result = try await imagebuildd("run")
+        let result = try await imagebuildd("demo")
         #expect(result.status == .exited(1))
         #expect(result.stderr.contains("not implemented yet"))
     }

@@ -47,25 +47,41 @@ struct TokenResponse: Decodable {
         }
     }
 
+    /// Attempts for a token request: identity endpoints throttle and fail transiently too.
+    static let attempts = 4
+
     static func fetch(_ request: HTTPRequestData, transport: any HTTPTransport, credential: String) async throws -> AccessToken {
-        let obtainedAt = Date()
-        let response: HTTPResponseData
-        do {
-            response = try await transport.send(request, timeout: .seconds(30))
-        } catch {
-            throw AzureError.authentication(credential: credential, reason: "\(request.url.host ?? "token endpoint"): \(error)")
+        var attempt = 0
+        while true {
+            attempt += 1
+            let obtainedAt = Date()
+            let response: HTTPResponseData
+            do {
+                response = try await transport.send(request, timeout: .seconds(30))
+            } catch {
+                // Token requests have no side effects, so any transport failure may be retried.
+                guard attempt < attempts else {
+                    throw AzureError.authentication(credential: credential, reason: "\(request.url.host ?? "token endpoint"): \(error)")
+                }
+                try await Task.sleep(for: .milliseconds(200 << attempt))
+                continue
+            }
+            if RetryPolicy.retryableStatuses.contains(response.status), attempt < attempts {
+                try await Task.sleep(for: RetryPolicy.serverHint(response) ?? .milliseconds(200 << attempt))
+                continue
+            }
+            guard response.status == 200 else {
+                throw AzureError.authentication(credential: credential, reason: "HTTP \(response.status): \(oauthError(response.body))")
+            }
+            guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)) else {
+                throw AzureError.authentication(credential: credential, reason: "token endpoint answered without access_token")
+            }
+            let expiresOn: Date
+            if let seconds = decoded.expires_in?.seconds { expiresOn = obtainedAt.addingTimeInterval(seconds) }
+            else if let epoch = decoded.expires_on?.seconds { expiresOn = Date(timeIntervalSince1970: epoch) }
+            else { expiresOn = obtainedAt.addingTimeInterval(3600) }
+            return AccessToken(token: decoded.access_token, expiresOn: expiresOn, obtainedAt: obtainedAt)
         }
-        guard response.status == 200 else {
-            throw AzureError.authentication(credential: credential, reason: "HTTP \(response.status): \(oauthError(response.body))")
-        }
-        guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)) else {
-            throw AzureError.authentication(credential: credential, reason: "token endpoint answered without access_token")
-        }
-        let expiresOn: Date
-        if let seconds = decoded.expires_in?.seconds { expiresOn = obtainedAt.addingTimeInterval(seconds) }
-        else if let epoch = decoded.expires_on?.seconds { expiresOn = Date(timeIntervalSince1970: epoch) }
-        else { expiresOn = obtainedAt.addingTimeInterval(3600) }
-        return AccessToken(token: decoded.access_token, expiresOn: expiresOn, obtainedAt: obtainedAt)
     }
 
     /// `error: error_description` from an OAuth error body; neither ever echoes the secret.

@@ -41,10 +41,11 @@ enum AzureWiring {
         }
     }
 
-    static func client(_ azure: AzureSettings, transport: any HTTPTransport, logger: Logger) throws(AzureError) -> ImageTemplatesClient {
+    static func client(_ azure: AzureSettings, transport: any HTTPTransport, logger: Logger,
+                       clock: any DaemonClock = SystemClock()) throws(AzureError) -> ImageTemplatesClient {
         let configuration = AzureClientConfiguration(resourceManagerEndpoint: azure.resourceManagerEndpoint, audience: azure.audience,
                                                      apiVersion: azure.apiVersion, userAgent: "imagebuildd")
         return try ImageTemplatesClient(configuration: configuration, credential: credential(azure, transport: transport),
-                                        transport: transport, logger: logger)
+                                        transport: transport, logger: logger, sleep: { try await clock.sleep(for: $0) })
     }
 }

@@ -7,6 +7,13 @@ protocol DaemonClock: Sendable {
     func sleep(until instant: Date) async throws
 }
 
+extension DaemonClock {
+    /// Sleeps for `duration` of this clock's time.
+    func sleep(for duration: Duration) async throws {
+        try await sleep(until: now().addingTimeInterval(duration.seconds))
+    }
+}
+
 /// Wall-clock time: slots are civil times, so the clock that matters is the one people read.
 struct SystemClock: DaemonClock {
     func now() -> Date { Date() }

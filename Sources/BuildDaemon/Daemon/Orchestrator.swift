@@ -192,26 +192,40 @@ actor Orchestrator {
     private func trigger(_ key: SlotKey, target: ImageTemplateID, settings: ScheduleConfig) async throws {
         guard !stopped else { return }
         active[key] = target
-        let timeoutSeconds: Int64
-        do {
-            let template = try await client.get(target)
-            timeoutSeconds = settings.buildTimeout.seconds(templateMinutes: template.properties?.buildTimeoutInMinutes)
-        } catch {
-            try await finishWithoutRun(key, target: target, error)
-            return
+        var waiter = TransientWaiter(settings: settings, giveUpAt: key.slot.addingTimeInterval(max(settings.catchUp.seconds, 3600)))
+        var template: ImageTemplate?
+        while template == nil {
+            do {
+                template = try await client.get(target)
+            } catch {
+                guard try await waiter.wait(after: error, clock: clock, logger: logger, meta: meta(key, target)) else {
+                    try await finishWithoutRun(key, target: target, error)
+                    return
+                }
+            }
         }
+        let timeoutSeconds = settings.buildTimeout.seconds(templateMinutes: template?.properties?.buildTimeoutInMinutes)
         let requestedAt = clock.now()
         try await record(.runRequested(key, clientRequestID: nil))
-        switch await attemptRun(target) {
-        case .success:
-            try await accepted(key, target: target, timeoutSeconds: timeoutSeconds)
-        case .failure(.ambiguous(_, let underlying, _)):
-            logger.warning("Run outcome unknown (\(underlying)); reconciling through lastRunStatus", metadata: meta(key, target))
-            try await reconcile(key, target: target, requestedAt: requestedAt)
-        case .failure(let error) where error.status == 409:
-            try await conflict(key, target: target, settings: settings, error)
-        case .failure(let error):
-            try await finishWithoutRun(key, target: target, error)
+        while true {
+            switch await attemptRun(target) {
+            case .success:
+                try await accepted(key, target: target, timeoutSeconds: timeoutSeconds)
+                return
+            case .failure(.ambiguous(_, let underlying, _)):
+                logger.warning("Run outcome unknown (\(underlying)); reconciling through lastRunStatus", metadata: meta(key, target))
+                try await reconcile(key, target: target, requestedAt: requestedAt)
+                return
+            case .failure(let error) where error.status == 409:
+                try await conflict(key, target: target, settings: settings, error)
+                return
+            case .failure(let error):
+                // Not ambiguous, so ARM did not act (throttled, or never sent): Run may go again.
+                guard try await waiter.wait(after: error, clock: clock, logger: logger, meta: meta(key, target)) else {
+                    try await finishWithoutRun(key, target: target, error)
+                    return
+                }
+            }
         }
     }
 
@@ -286,6 +300,8 @@ actor Orchestrator {
     }
 
     private func finishWithoutRun(_ key: SlotKey, target: ImageTemplateID, _ error: AzureError) async throws {
+        // Shutting down: leave the slot open; the next start reconciles or starts it.
+        guard !stopped, !Task.isCancelled else { return }
         let outcome: RunOutcome = error.status == 404 ? .lost : .failed
         lastFailure = "\(target.name): \(error)"
         try await record(.finished(key, outcome: outcome, message: "could not start the build: \(error)"))
@@ -449,6 +465,37 @@ actor Orchestrator {
     }
 
     // MARK: Helpers
+
+    /// Backs off through throttling and outages before a Run is sent, until the slot is too old.
+    struct TransientWaiter {
+        var settings: ScheduleConfig
+        var giveUpAt: Date
+        var delay: Double
+
+        init(settings: ScheduleConfig, giveUpAt: Date) {
+            self.settings = settings
+            self.giveUpAt = giveUpAt
+            delay = settings.poll.initial.seconds
+        }
+
+        /// Waits and returns true when `error` is worth another try; false to give up.
+        mutating func wait(after error: AzureError, clock: any DaemonClock, logger: Logger, meta: Logger.Metadata) async throws -> Bool {
+            guard Self.isTransient(error), clock.now() < giveUpAt, !Task.isCancelled else { return false }
+            logger.warning("ARM unavailable (\(error)); trying again in \(Int(delay))s", metadata: meta)
+            try await clock.sleep(until: clock.now().addingTimeInterval(delay * Double.random(in: 0.5...1.0)))
+            delay = min(delay * settings.poll.multiplier, settings.poll.max.seconds)
+            return true
+        }
+
+        static func isTransient(_ error: AzureError) -> Bool {
+            switch error {
+            case .retriesExhausted, .transport: true
+            case .http(let status, _, _, _): RetryPolicy.retryableStatuses.contains(status)
+            case .authentication(_, let reason): reason.hasPrefix("HTTP 5") || reason.hasPrefix("HTTP 429") || !reason.hasPrefix("HTTP")
+            default: false
+            }
+        }
+    }
 
     private func record(_ event: JournalEvent) async throws {
         _ = try await journal.append(event, at: clock.now())
