@@ -9,7 +9,10 @@ struct Next: ParsableCommand {
         discussion: "Exit status 2 for a bad expression, zone or time; the error names the column and what is allowed.")
 
     @Option(help: "The cron expression, e.g. '0 2 * * *', '@daily' or 'CRON_TZ=Europe/Berlin 30 2 * * *'.")
-    var cron: String
+    var cron: String?
+
+    @Option(help: "List each schedule of this config file instead (lines: NAME INSTANT).")
+    var config: String?
 
     @Option(help: "IANA time zone for the expression (a CRON_TZ= prefix wins).")
     var timezone = "UTC"
@@ -24,12 +27,36 @@ struct Next: ParsableCommand {
     var json = false
 
     func run() throws {
+        if let config {
+            guard cron == nil else { Terminal.usage("give --cron or --config, not both") }
+            let loaded: DaemonConfig
+            do { loaded = try ConfigLoader(file: config).load() } catch { Terminal.usage("\(error)") }
+            for schedule in loaded.schedules {
+                for time in fireTimes(schedule.cron, expression: schedule.cron.expression) { print("\(schedule.name) \(RFC3339.string(time))") }
+            }
+            return
+        }
+        guard let cron else { Terminal.usage("--cron EXPRESSION or --config FILE is required") }
         let schedule: CronSchedule
         do {
             schedule = try CronParser.parse(cron, timeZone: timezone)
         } catch {
             Terminal.usage("cron expression \"\(cron)\": \(error)")
         }
+        let times = fireTimes(schedule, expression: cron)
+        if json {
+            let zone = TimeZone(identifier: schedule.timeZone.identifier)!
+            let objects = times.map { t in
+                let offset = schedule.timeZone.offset(at: Int(t.timeIntervalSince1970))
+                return "  {\"utc\": \"\(RFC3339.string(t))\", \"local\": \"\(RFC3339.local(t, offsetSeconds: offset))\", \"time_zone\": \"\(zone.identifier)\", \"utc_offset_seconds\": \(offset)}"
+            }
+            print("[\n" + objects.joined(separator: ",\n") + "\n]")
+        } else {
+            for t in times { print(RFC3339.string(t)) }
+        }
+    }
+
+    private func fireTimes(_ schedule: CronSchedule, expression cron: String) -> [Date] {
         var cursor = Date()
         if let after {
             guard let parsed = RFC3339.parse(after) else {
@@ -49,15 +76,6 @@ struct Next: ParsableCommand {
             times.append(next)
             cursor = next
         }
-        if json {
-            let zone = TimeZone(identifier: schedule.timeZone.identifier)!
-            let objects = times.map { t in
-                let offset = schedule.timeZone.offset(at: Int(t.timeIntervalSince1970))
-                return "  {\"utc\": \"\(RFC3339.string(t))\", \"local\": \"\(RFC3339.local(t, offsetSeconds: offset))\", \"time_zone\": \"\(zone.identifier)\", \"utc_offset_seconds\": \(offset)}"
-            }
-            print("[\n" + objects.joined(separator: ",\n") + "\n]")
-        } else {
-            for t in times { print(RFC3339.string(t)) }
-        }
+        return times
     }
 }

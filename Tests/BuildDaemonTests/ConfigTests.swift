@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// `imagebuildd check-config` and `next --config` on good and bad files, through the real binary.
+@Suite struct ConfigTests {
+    static let head = """
+        azure:
+          credential: client-secret
+          tenant_id: 11111111-1111-1111-1111-111111111111
+          client_id: 22222222-2222-2222-2222-222222222222
+          client_secret_file: SECRET
+        state_directory: /tmp/imagebuildd-config-test
+
+        """
+
+    func write(_ body: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data("not-a-real-secret\n".utf8).write(to: URL(fileURLWithPath: directory + "/secret"))
+        let path = directory + "/config.yaml"
+        try Data((Self.head.replacingOccurrences(of: "SECRET", with: directory + "/secret") + body).utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static let schedule = """
+        schedules:
+          - name: ubuntu-nightly
+            subscription_id: 00000000-0000-0000-0000-000000000000
+            resource_group: images
+            template: ubuntu-2204-golden
+            cron: "0 2 * * *"
+            timezone: Europe/Berlin
+        """
+
+    @Test func aGoodConfigPrintsEachSchedulesNextRun() async throws {
+        let path = try write("defaults:\n  overlap: queue\n  build_timeout: 3h\n  poll: { initial: 30s, max: 5m, multiplier: 2 }\n" + Self.schedule)
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(0), "\(result.stderr)")
+        #expect(result.stdout.contains("OK, 1 schedule") && result.stdout.contains("ubuntu-nightly: ubuntu-2204-golden") && result.stdout.contains("overlap queue"))
+        let next = try await imagebuildd("next", "--config", path, "--after", "2027-03-27T00:00:00Z", "--count", "2")
+        #expect(next.status == .exited(0), "\(next.stderr)")
+        #expect(next.stdout.contains("ubuntu-nightly 2027-03-27T01:00:00Z") && next.stdout.contains("ubuntu-nightly 2027-03-28T01:00:00Z"))
+    }
+
+    @Test(arguments: [
+        ("unknown_key: 1", "13:5: schedules[0].unknown_key: unknown key"),
+        ("catch_up: 12 hours", "13:15: schedules[0].catch_up: \"12 hours\" is not a duration"),
+        ("overlap: sometimes", "13:14: schedules[0].overlap: \"sometimes\" is not one of skip, queue, replace"),
+        ("timezone: Mars/Olympus", "13:15: schedules[0].timezone: unknown time zone"),
+        ("build_timeout: 0s", "13:20: schedules[0].build_timeout: must be longer than 0s"),
+        ("poll: [30s]", "13:11: schedules[0].poll: expected a mapping"),
+    ])
+    func badValuesNameFileLineColumnAndKey(line: String, expected: String) async throws {
+        // Line 13 holds the schedule's timezone; the bad line takes its place.
+        let path = try write(Self.schedule.replacingOccurrences(of: "timezone: Europe/Berlin", with: line))
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(1))
+        #expect(result.stderr.contains(path + ":" + expected), "\(result.stderr)")
+    }
+
+    @Test func cronErrorsPointAtTheToken() async throws {
+        let path = try write(Self.schedule.replacingOccurrences(of: "\"0 2 * * *\"", with: "\"0 25 * * *\""))
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(1))
+        #expect(result.stderr.contains(path + ":12:14: schedules[0].cron:") && result.stderr.contains("\"25\": out of range"), "\(result.stderr)")
+    }
+
+    @Test func structuralMistakes() async throws {
+        let cases: [(String, String)] = [
+            ("", "schedules: missing"),
+            ("schedules: nightly\n", "schedules: expected a list"),
+            (Self.schedule + "\n" + Self.schedule.replacingOccurrences(of: "schedules:\n", with: ""), "duplicate schedule name"),
+            (Self.schedule.replacingOccurrences(of: "images", with: "bad/group"), "schedules[0].resource_group: resource group \"bad/group\""),
+            (Self.schedule.replacingOccurrences(of: "    template: ubuntu-2204-golden\n", with: ""), "schedules[0].template: missing"),
+            ("schedules:\n  - name: [unclosed\n", "invalid YAML"),
+        ]
+        for (body, expected) in cases {
+            let path = try write(body)
+            let result = try await imagebuildd("check-config", "--config", path)
+            #expect(result.status == .exited(1), "\(expected)")
+            #expect(result.stderr.contains(path + ":") && result.stderr.contains(expected), "\(expected): \(result.stderr)")
+        }
+        let missing = try await imagebuildd("check-config", "--config", "/nonexistent/config.yaml")
+        #expect(missing.status == .exited(1) && missing.stderr.contains("/nonexistent/config.yaml"))
+    }
+
+    @Test func aMissingSecretIsCaughtOffline() async throws {
+        let path = try write(Self.schedule)
+        try FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent + "/secret")
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(1) && result.stderr.contains("secret"), "\(result.stderr)")
+    }
+}
