@@ -18,11 +18,9 @@ struct Run: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let loaded: DaemonConfig
         do { loaded = try ConfigLoader(file: config).load() } catch { Terminal.failure("\(error)") }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        let toJournal = stderrIsJournal(environment: environment)
+        LoggingSystem.bootstrap { _ in toJournal ? JournaldLogHandler() as any LogHandler : StderrLogHandler() }
+        let notifier = SystemdNotifier()
         let logger = Logger(label: "imagebuildd")
         let clock: any DaemonClock
         if let scaled = environment["IMAGEBUILDD_TIME_SCALE"] {
@@ -31,6 +29,7 @@ struct Run: AsyncParsableCommand {
         } else {
             clock = SystemClock()
         }
+        notifier.extendTimeout(.seconds(60), status: "recovering the journal")
         let journal: Journal
         do {
             journal = try Journal(directory: loaded.stateDirectory + "/journal")
@@ -49,7 +48,7 @@ struct Run: AsyncParsableCommand {
             Terminal.failure("\(config): \(error)")
         }
         let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
-        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger)
+        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger, notifier: notifier)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         do {

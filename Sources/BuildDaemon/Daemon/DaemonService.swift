@@ -9,11 +9,7 @@ struct DaemonService: Service {
     let orchestrator: Orchestrator
     let configFile: String
     let logger: Logger
-    /// Called once recovery and adoption are done (systemd's READY=1 hooks in here).
-    var onReady: @Sendable () -> Void = {}
-    /// Called around a reload (RELOADING=1 / READY=1).
-    var onReloading: @Sendable () -> Void = {}
-    var onStopping: @Sendable () -> Void = {}
+    let notifier: SystemdNotifier
 
     private enum Event: Sendable {
         case reload
@@ -27,25 +23,32 @@ struct DaemonService: Service {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let forwarder = Task { for await _ in hangups { continuation.yield(.reload) } }
         defer { forwarder.cancel() }
+        let notifier = self.notifier
+        await orchestrator.setStatusHandlers(status: { notifier.status($0) },
+                                             progress: { notifier.extendTimeout(.seconds(30), status: $0) })
         try await orchestrator.start()
+        if let interval = SystemdNotifier.watchdogInterval() {
+            await orchestrator.startWatchdog(every: interval) { notifier.watchdog() }
+        }
         let running = await orchestrator.runningCount
         logger.notice("ready", metadata: ["EVENT": "ready", "running_builds": "\(running)"])
-        onReady()
+        // From inside the service group, after the signal handlers: a READY before them races SIGTERM.
+        notifier.ready(status: await orchestrator.statusLine())
         var fatal: (any Error)?
         await withGracefulShutdownHandler {
             for await event in events {
                 switch event {
                 case .reload:
-                    onReloading()
+                    notifier.reloading()
                     await reload()
-                    onReady()
+                    notifier.ready(status: await orchestrator.statusLine())
                 case .fatal(let error):
                     fatal = error
                     continuation.finish()
                 }
             }
         } onGracefulShutdown: {
-            onStopping()
+            notifier.stopping()
             continuation.finish()
         }
         await orchestrator.stop()

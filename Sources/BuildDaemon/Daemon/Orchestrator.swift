@@ -26,6 +26,9 @@ actor Orchestrator {
     private var waitingForCapacity: [SlotKey] = []
     private var failure: (any Error)?
     private var fatalHandler: @Sendable (any Error) -> Void = { _ in }
+    private var statusHandler: @Sendable (String) -> Void = { _ in }
+    private var progressHandler: @Sendable (String) -> Void = { _ in }
+    private var watchdogTask: Task<Void, Never>?
     private var stopped = false
     /// The latest failure, for the status line.
     private(set) var lastFailure: String?
@@ -47,7 +50,9 @@ actor Orchestrator {
     /// latest missed slot per schedule, then starts the schedule loops. Returns when ready.
     func start() async throws {
         let state = journal.state
-        for (key, run) in state.openRuns.sorted(by: { $0.key < $1.key }) {
+        let open = state.openRuns.sorted(by: { $0.key < $1.key })
+        for (index, (key, run)) in open.enumerated() {
+            if index % 50 == 0 { progressHandler("adopting open runs: \(index) of \(open.count)") }
             guard let target = run.target.map({ ImageTemplateID(subscriptionID: $0.subscriptionID, resourceGroup: $0.resourceGroup, name: $0.template) }) else {
                 try await record(.finished(key, outcome: .lost, message: "the journal has no target for this slot"))
                 continue
@@ -77,6 +82,7 @@ actor Orchestrator {
     /// Stops scheduling and polling; builds go on in Azure and are adopted at the next start.
     func stop() async {
         stopped = true
+        watchdogTask?.cancel()
         let tasks = Array(scheduleTasks.values) + Array(followers.values)
         scheduleTasks.removeAll()
         for task in tasks { task.cancel() }
@@ -86,6 +92,39 @@ actor Orchestrator {
     /// Who learns that the journal could not be written (the daemon then stops; systemd restarts it).
     func setFatalHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
         fatalHandler = handler
+    }
+
+    /// Who hears the status line when it changes, and progress during a long start-up.
+    func setStatusHandlers(status: @escaping @Sendable (String) -> Void, progress: @escaping @Sendable (String) -> Void) {
+        statusHandler = status
+        progressHandler = progress
+    }
+
+    /// Pings from inside the actor every `interval`: if the actor is wedged, the pings stop and
+    /// systemd's watchdog restarts the daemon. Real time, whatever the scheduling clock.
+    func startWatchdog(every interval: Duration, ping: @escaping @Sendable () -> Void) {
+        watchdogTask = Task { [weak self] in
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                guard let self else { return }
+                await self.watchdogTick(ping)
+            }
+        }
+    }
+
+    private func watchdogTick(_ ping: @Sendable () -> Void) {
+        guard failure == nil else { return }
+        ping()
+    }
+
+    /// The one line `systemctl status` shows.
+    func statusLine() -> String {
+        var parts = ["\(active.count) build\(active.count == 1 ? "" : "s") running"]
+        if !waitingForCapacity.isEmpty { parts.append("\(waitingForCapacity.count) waiting for capacity") }
+        if let next = nextSlot() { parts.append("next: \(next.schedule) (\(next.template)) at \(RFC3339.string(next.at))") }
+        else { parts.append("no schedules") }
+        if let lastFailure { parts.append("last failure: \(lastFailure)") }
+        return parts.joined(separator: "; ")
     }
 
     /// Swaps in a new configuration: schedule loops restart; running builds keep their settings.
@@ -499,6 +538,10 @@ actor Orchestrator {
 
     private func record(_ event: JournalEvent) async throws {
         _ = try await journal.append(event, at: clock.now())
+        switch event {
+        case .slotDue, .slotSkipped, .runAccepted, .finished: statusHandler(statusLine())
+        default: break
+        }
     }
 
     private func fail(_ error: any Error) {

@@ -1,0 +1,91 @@
+import CSystemd
+import Foundation
+import Logging
+
+/// The fixed MESSAGE_ID of each event the daemon logs, as the journald catalog documents them.
+enum MessageID {
+    static let byEvent: [String: String] = [
+        "slot-fired": "a6e508072d804b34a743c1dfe3b1bdf4",
+        "slot-skipped": "e5cd00014b5b451d94456d37de08d183",
+        "run-accepted": "2ffd5cbf53c24b1691d937bc84c817f8",
+        "state-changed": "9eb0410c61a54e51a047b6d61d983cf0",
+        "outputs-recorded": "8def757424e844db956669759ea2d311",
+        "run-finished": "0e2b35762adb41f6bc942d29b08c7964",
+        "timeout-cancel": "189a1032f2be4cd9b60e73e878bc99bd",
+        "config-reloaded": "8ea49f546b9140d4a93428a61ad52248",
+        "config-rejected": "1fa1196917ce4305b222f175e4f9b52f",
+    ]
+}
+
+/// Journal field names: upper case letters, digits and '_', not starting with '_' or a digit, at most 64.
+func journalFieldName(_ key: String) -> String {
+    var name = String(key.uppercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "_" })
+    while let first = name.first, first == "_" || first.isNumber { name.removeFirst() }
+    if name.isEmpty { name = "FIELD" }
+    return String(name.prefix(64))
+}
+
+/// syslog priorities for swift-log levels.
+func syslogPriority(_ level: Logger.Level) -> Int {
+    switch level {
+    case .trace, .debug: 7
+    case .info: 6
+    case .notice: 5
+    case .warning: 4
+    case .error: 3
+    case .critical: 2
+    }
+}
+
+/// Native journald logging over `sd_journal_sendv`: PRIORITY, MESSAGE, SYSLOG_IDENTIFIER,
+/// MESSAGE_ID per event, and every metadata key as its own field (TEMPLATE=, SLOT=, ...).
+struct JournaldLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        let merged = metadata.merging(explicit ?? [:]) { $1 }
+        var fields = ["MESSAGE=\(message)", "PRIORITY=\(syslogPriority(level))", "SYSLOG_IDENTIFIER=imagebuildd"]
+        if case .string(let event)? = merged["EVENT"], let id = MessageID.byEvent[event] { fields.append("MESSAGE_ID=" + id) }
+        for (key, value) in merged { fields.append("\(journalFieldName(key))=\(value)") }
+        // Field values may hold newlines; sd_journal_sendv frames those itself.
+        let copies = fields.map { strdup($0)! }
+        defer { copies.forEach { free($0) } }
+        var vectors = copies.map { iovec(iov_base: UnsafeMutableRawPointer($0), iov_len: strlen($0)) }
+        _ = sd_journal_sendv(&vectors, Int32(vectors.count))
+    }
+}
+
+/// Plain lines on stderr with `<N>` priority prefixes (which journald's stream reader also understands).
+struct StderrLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        let merged = metadata.merging(explicit ?? [:]) { $1 }
+        let details = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let text = "<\(syslogPriority(level))>\(message)\(details.isEmpty ? "" : " [" + details + "]")\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// Whether stderr is the journal stream systemd connected (`JOURNAL_STREAM=dev:ino` matches fd 2).
+func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    guard let stream = environment["JOURNAL_STREAM"] else { return false }
+    let parts = stream.split(separator: ":")
+    var info = stat()
+    guard parts.count == 2, fstat(2, &info) == 0 else { return false }
+    return UInt64(parts[0]) == UInt64(info.st_dev) && UInt64(parts[1]) == UInt64(info.st_ino)
+}
