@@ -2,7 +2,10 @@
 SWIFT ?= swift
 APT_PACKAGES := libsystemd-dev pkg-config
 
-.PHONY: deps demo test bench build release clean
+.PHONY: deps demo test bench build release install e2e clean
+
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 # Installs the C libraries the package links (and openssl, which makes the TLS tests' CA), only
 # where they are missing.
@@ -15,11 +18,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Swift's runtime linked in, so the binary runs on a machine without a Swift toolchain.
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
+# The daemon against the built-in Azure simulator: about 30 seconds, no Azure account, no root.
 demo: build
-	$(SWIFT) run imagebuildd --help
+	$(SWIFT) run imagebuildd demo
 
 # Every Swift test, then the official Azure SDK for Python against `imagebuildd simulate` (pip-installs it).
 test: deps
@@ -30,6 +35,15 @@ test: deps
 # Benchmarks with their peers in the same run (SQLite, robfig/cron); installs what they need.
 bench: deps
 	scripts/bench.sh
+
+# The release binary, the unit, the journald catalog and an example config (DESTDIR aware).
+install: release
+	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/imagebuildd" "$(DESTDIR)$(PREFIX)/bin/imagebuildd"
+	install -D -m 0644 packaging/systemd/imagebuildd.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
+	sed -i 's|/usr/local/bin/imagebuildd|$(PREFIX)/bin/imagebuildd|g' "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
+	install -D -m 0644 packaging/systemd/imagebuildd.catalog "$(DESTDIR)/usr/lib/systemd/catalog/imagebuildd.catalog"
+	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
+	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -53,6 +53,6 @@ struct Build: Sendable {
             if elapsed < boundary { return Self.subStates[index] }
         }
         // A hanging build stays in its last phase.
-        return behavior.outcome == .hang ? "Customizing" : "Distributing"
+        return Self.subStates[max(0, min(behavior.phaseSeconds.count, Self.subStates.count) - 1)]
     }
 }

@@ -37,14 +37,21 @@ struct History: ParsableCommand {
             print(HistoryJSON.array(runs))
         } else {
             if runs.isEmpty { print("no runs recorded in \(base)/journal") }
-            for run in runs {
-                let outcome = run.outcome?.rawValue ?? "running"
-                let state = run.lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "-"
-                let outputs = run.outputs.map { $0.artifactID ?? $0.artifactURI ?? $0.name }.joined(separator: ",")
-                print("\(RFC3339.string(run.key.slot))  \(run.key.schedule)  \(run.target?.template ?? "-")  \(outcome)  \(state)"
-                      + (run.cancelRequestedAt != nil ? "  cancel-requested" : "") + (outputs.isEmpty ? "" : "  \(outputs)")
-                      + (run.message.map { "  \($0)" } ?? ""))
-            }
+            for line in HistoryText.lines(runs) { print(line) }
+        }
+    }
+}
+
+/// One human-readable line per run, newest first.
+enum HistoryText {
+    static func lines(_ runs: [RunRecord]) -> [String] {
+        runs.map { run in
+            let outcome = run.outcome?.rawValue ?? "running"
+            let state = run.lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "-"
+            let outputs = run.outputs.map { $0.artifactID ?? $0.artifactURI ?? $0.name }.joined(separator: ",")
+            return "\(RFC3339.string(run.key.slot))  \(run.key.schedule)  \(run.target?.template ?? "-")  \(outcome)  \(state)"
+                + (run.cancelRequestedAt != nil ? "  cancel-requested" : "") + (outputs.isEmpty ? "" : "  \(outputs)")
+                + (run.message.map { "  \($0)" } ?? "")
         }
     }
 }
