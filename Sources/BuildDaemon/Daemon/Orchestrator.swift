@@ -248,8 +248,8 @@ actor Orchestrator {
         try await record(.runRequested(key, clientRequestID: nil))
         while true {
             switch await attemptRun(target) {
-            case .success:
-                try await accepted(key, target: target, timeoutSeconds: timeoutSeconds)
+            case .success(let acceptance):
+                try await accepted(key, target: target, timeoutSeconds: timeoutSeconds, correlationID: acceptance.ids.correlationRequestID)
                 return
             case .failure(.ambiguous(_, let underlying, _)):
                 logger.warning("Run outcome unknown (\(underlying)); reconciling through lastRunStatus", metadata: meta(key, target))
@@ -272,9 +272,11 @@ actor Orchestrator {
         do { return .success(try await client.run(target)) } catch { return .failure(error) }
     }
 
-    private func accepted(_ key: SlotKey, target: ImageTemplateID, timeoutSeconds: Int64) async throws {
+    private func accepted(_ key: SlotKey, target: ImageTemplateID, timeoutSeconds: Int64, correlationID: String? = nil) async throws {
         try await record(.runAccepted(key, buildTimeoutSeconds: timeoutSeconds))
-        logger.notice("run accepted", metadata: meta(key, target, event: "run-accepted"))
+        var m = meta(key, target, event: "run-accepted")
+        if let correlationID { m["X_MS_CORRELATION_REQUEST_ID"] = "\(correlationID)" }
+        logger.notice("run accepted", metadata: m)
         startFollowing(key, target: target)
     }
 
