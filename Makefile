@@ -45,5 +45,9 @@ install: release
 	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
 	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 
+# A real systemd in a container (../shared/tools/sysd-box); skips loudly where it cannot boot.
+e2e: deps
+	scripts/e2e.sh
+
 clean:
 	rm -rf .build Benchmarks/.build

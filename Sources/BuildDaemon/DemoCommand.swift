@@ -89,19 +89,12 @@ struct Demo: AsyncParsableCommand {
 }
 
 /// Demo output: simulated time, then the message and the fields that matter.
-struct DemoLogHandler: LogHandler {
+struct DemoLogHandler: EventLogHandler {
     let clock: ScaledClock
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .info
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let merged = metadata.merging(explicit ?? [:]) { $1 }
+    func emit(level: Logger.Level, message: Logger.Message, metadata merged: Logger.Metadata) {
         let time = RFC3339.string(clock.now()).dropFirst(11).prefix(5)
         let who = [merged["SCHEDULE"], merged["TEMPLATE"].map { "(\($0))" }].compactMap { $0?.description }.joined(separator: " ")
         let marker = level >= .warning ? "!" : " "

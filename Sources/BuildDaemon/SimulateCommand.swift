@@ -34,10 +34,16 @@ struct Simulate: AsyncParsableCommand {
                 Terminal.usage("scenario file \(scenario): \(describe(error))")
             }
         }
+        // The same compressed clock as a daemon started with IMAGEBUILDD_TIME_SCALE (tests, e2e).
+        var now: @Sendable () -> Date = { Date() }
+        if let scaled = ProcessInfo.processInfo.environment["IMAGEBUILDD_TIME_SCALE"] {
+            guard let clock = ScaledClock.parse(scaled) else { Terminal.usage("IMAGEBUILDD_TIME_SCALE=\(scaled): expected SCALE[@RFC3339[@UNIX]]") }
+            now = { clock.now() }
+        }
         let simulator: AzureSimulator
         do {
             simulator = try await AzureSimulator(scenario: loaded, port: port,
-                                                 tls: tlsDirectory.map { AzureSimulator.TLSFiles(directory: $0) })
+                                                 tls: tlsDirectory.map { AzureSimulator.TLSFiles(directory: $0) }, now: now)
         } catch {
             Terminal.failure("cannot start the simulator on 127.0.0.1:\(port): \(error)")
         }

@@ -37,12 +37,13 @@ func syslogPriority(_ level: Logger.Level) -> Int {
     }
 }
 
-/// Native journald logging over `sd_journal_sendv`: PRIORITY, MESSAGE, SYSLOG_IDENTIFIER,
-/// MESSAGE_ID per event, and every metadata key as its own field (TEMPLATE=, SLOT=, ...).
-struct JournaldLogHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
+/// A log handler that only decides how to write one event; metadata plumbing is shared.
+protocol EventLogHandler: LogHandler {
+    /// Writes one event with the handler's and the call's metadata merged.
+    func emit(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata)
+}
 
+extension EventLogHandler {
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -50,7 +51,17 @@ struct JournaldLogHandler: LogHandler {
 
     func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt) {
-        let merged = metadata.merging(explicit ?? [:]) { $1 }
+        emit(level: level, message: message, metadata: metadata.merging(explicit ?? [:]) { $1 })
+    }
+}
+
+/// Native journald logging over `sd_journal_sendv`: PRIORITY, MESSAGE, SYSLOG_IDENTIFIER,
+/// MESSAGE_ID per event, and every metadata key as its own field (TEMPLATE=, SLOT=, ...).
+struct JournaldLogHandler: EventLogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    func emit(level: Logger.Level, message: Logger.Message, metadata merged: Logger.Metadata) {
         var fields = ["MESSAGE=\(message)", "PRIORITY=\(syslogPriority(level))", "SYSLOG_IDENTIFIER=imagebuildd"]
         if case .string(let event)? = merged["EVENT"], let id = MessageID.byEvent[event] { fields.append("MESSAGE_ID=" + id) }
         for (key, value) in merged { fields.append("\(journalFieldName(key))=\(value)") }
@@ -63,18 +74,11 @@ struct JournaldLogHandler: LogHandler {
 }
 
 /// Plain lines on stderr with `<N>` priority prefixes (which journald's stream reader also understands).
-struct StderrLogHandler: LogHandler {
+struct StderrLogHandler: EventLogHandler {
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .info
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let merged = metadata.merging(explicit ?? [:]) { $1 }
+    func emit(level: Logger.Level, message: Logger.Message, metadata merged: Logger.Metadata) {
         let details = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text = "<\(syslogPriority(level))>\(message)\(details.isEmpty ? "" : " [" + details + "]")\n"
         FileHandle.standardError.write(Data(text.utf8))

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `make e2e`: the release binary under a real systemd (sysd-box: systemd-nspawn), talking to
+# `imagebuildd simulate` on the host's loopback. Skips loudly where the machine cannot boot the box.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BOX=${SYSD_BOX:-../shared/tools/sysd-box/sysd-box.sh}
+skip() { printf '\n*** e2e SKIPPED: %s ***\n\n' "$1"; exit 0; }
+[ -x "$BOX" ] || skip "sysd-box not found at $BOX (set SYSD_BOX=)"
+[ "$(id -u)" = 0 ] || skip "sysd-box needs root"
+
+swift build -c release --static-swift-stdlib
+bin=$(swift build -c release --show-bin-path)/imagebuildd
+export SYSD_BOX_NAME=imagebuildd-e2e
+"$BOX" up || skip "the container did not boot (see the output above)"
+work=$(mktemp -d)
+cleanup() { kill "${sim:-}" 2>/dev/null || true; "$BOX" down >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+pass=0
+check() { # check "what" command...
+    if "${@:2}"; then pass=$((pass + 1)); echo "e2e: ok: $1"; else echo "e2e: FAILED: $1" >&2; exit 1; fi
+}
+inbox() { "$BOX" exec "$@"; }
+# Waits up to $1 seconds for a command to succeed.
+until_ok() { local t=$1; shift; for _ in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
+
+# One simulated minute per real second, shared by the simulator and the daemon.
+clock="60@2027-01-01T00:00:00Z@$(date +%s.%N)"
+port=$((20000 + RANDOM % 20000))
+cat > "$work/scenario.json" <<JSON
+{"templates": [{"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "images", "name": "golden",
+  "location": "westeurope", "runOutputNames": ["golden-image"], "behavior": {"outcome": "succeed", "phaseSeconds": [60, 60, 60, 60]}}],
+ "tokenLifetimeSeconds": 315360000}
+JSON
+IMAGEBUILDD_TIME_SCALE=$clock "$bin" simulate --port "$port" --scenario "$work/scenario.json" > "$work/simulator.out" 2>&1 &
+sim=$!
+until_ok 10 grep -q "listening on" "$work/simulator.out"
+
+cat > "$work/config.yaml" <<YAML
+azure:
+  resource_manager_endpoint: http://127.0.0.1:$port
+  authority_host: http://127.0.0.1:$port
+  credential: client-secret
+  tenant_id: 11111111-1111-1111-1111-111111111111
+  client_id: 22222222-2222-2222-2222-222222222222
+defaults:
+  poll: { initial: 1m, max: 2m, multiplier: 2 }
+schedules:
+  - name: golden-nightly
+    subscription_id: 00000000-0000-0000-0000-000000000000
+    resource_group: images
+    template: golden
+    cron: "*/10 * * * *"
+YAML
+printf 'simulator-secret\n' > "$work/client-secret"
+printf '[Service]\nEnvironment=IMAGEBUILDD_TIME_SCALE=%s\nWatchdogSec=3s\nRestartSec=1s\n' "$clock" > "$work/10-e2e.conf"
+
+"$BOX" copy-in "$bin" /usr/local/bin/imagebuildd
+"$BOX" copy-in "$work/config.yaml" /etc/imagebuildd/config.yaml
+"$BOX" copy-in "$work/client-secret" /etc/imagebuildd/client-secret
+inbox chmod 0600 /etc/imagebuildd/client-secret
+"$BOX" copy-in packaging/systemd/imagebuildd.catalog /usr/lib/systemd/catalog/imagebuildd.catalog
+inbox journalctl --update-catalog
+"$BOX" install-unit packaging/systemd/imagebuildd.service
+"$BOX" install-unit "$work/10-e2e.conf" imagebuildd.service.d/10-e2e.conf
+
+prop() { inbox systemctl show -p "$1" --value imagebuildd.service; }
+check "systemctl start returns once READY=1 arrived: active (running)" inbox systemctl start imagebuildd.service
+check "ActiveState=active SubState=running" test "$(prop ActiveState)/$(prop SubState)" = "active/running"
+check "the daemon logged ready before systemd logged Started" sh -c \
+    "$BOX exec journalctl -u imagebuildd.service -o cat --no-pager | grep -n -e '^ready' -e '^Started' | head -2 | grep -q '^[0-9]*:ready'"
+check "systemctl status shows the STATUS line" sh -c "$BOX exec systemctl status imagebuildd.service --no-pager | grep -q 'Status: \".*next: golden-nightly (golden)'"
+has_fields() { inbox journalctl -u imagebuildd.service -o json --no-pager | grep '"MESSAGE_ID":"a6e508072d804b34a743c1dfe3b1bdf4"' | grep -q '"TEMPLATE":"golden"'; }
+check "journalctl -o json has MESSAGE_ID and TEMPLATE fields" until_ok 30 has_fields
+explained() { inbox journalctl -u imagebuildd.service -x --no-pager | grep -q "applies the overlap policy"; }
+check "journalctl -x shows the catalog text" until_ok 5 explained
+
+printf 'schedules: [unclosed\n' > "$work/broken.yaml"
+"$BOX" copy-in "$work/broken.yaml" /etc/imagebuildd/config.yaml
+inbox systemctl reload imagebuildd.service || true
+rejected() { inbox journalctl -u imagebuildd.service -o cat --no-pager | grep -q "configuration rejected, keeping the previous one"; }
+check "reload with a broken config is rejected in the journal" until_ok 10 rejected
+check "and the daemon keeps running" test "$(prop ActiveState)/$(prop SubState)" = "active/running"
+"$BOX" copy-in "$work/config.yaml" /etc/imagebuildd/config.yaml
+
+restarts_before=$(prop NRestarts)
+inbox systemctl kill -s SIGSTOP imagebuildd.service
+restarted() { [ "$(prop NRestarts)" -gt "$restarts_before" ] && [ "$(prop ActiveState)" = active ]; }
+check "a hung daemon (SIGSTOP) is killed by the watchdog and restarted" until_ok 20 restarted
+check "the journal says why" sh -c "$BOX exec journalctl -u imagebuildd.service --no-pager | grep -q 'Watchdog timeout'"
+
+check "systemctl stop is clean" inbox systemctl stop imagebuildd.service
+check "Result=success after stop" test "$(prop Result)" = success
+echo "e2e: all $pass checks passed under systemd $(inbox systemctl --version | head -1 | cut -d' ' -f2)"
