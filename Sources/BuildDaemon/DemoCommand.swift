@@ -15,10 +15,10 @@ struct Demo: AsyncParsableCommand {
     var speed: Double = 2
 
     @Option(help: "Simulated minutes to run.")
-    var minutes: Double = 55
+    var minutes: Double = 60
 
     func run() async throws {
-        let start = Calendar(identifier: .gregorian).date(from: DateComponents(timeZone: TimeZone(identifier: "UTC"), year: 2027, month: 1, day: 4, hour: 1, minute: 58))!
+        let start = Calendar(identifier: .gregorian).date(from: DateComponents(timeZone: TimeZone(identifier: "UTC"), year: 2027, month: 1, day: 4, hour: 1, minute: 50))!
         let clock = ScaledClock(origin: start, realOrigin: Date(), scale: speed * 60)
         let subscription = "00000000-0000-0000-0000-000000000000"
         func phases(_ minutes: Double) -> [Double] { Array(repeating: minutes * 60, count: 4) }

@@ -66,10 +66,4 @@ import Testing
         #expect(result.status == .exited(1))
         #expect(result.stderr.contains("/nonexistent/imagebuildd/journal: No such file or directory"))
     }
-
-    @Test func laterIssuesSaySoInsteadOfPretending() async throws {
-        let result = try await imagebuildd("demo")
-        #expect(result.status == .exited(1))
-        #expect(result.stderr.contains("not implemented yet"))
-    }
 }
