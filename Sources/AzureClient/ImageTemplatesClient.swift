@@ -20,15 +20,19 @@ public final class ImageTemplatesClient: Sendable {
     private let transport: any HTTPTransport
     private let logger: Logger
     private let pause: @Sendable (Duration) async throws -> Void
+    /// Paces requests per subscription inside ARM's limits; shared by every call of this client.
+    public let pacer: RequestPacer
 
     /// `sleep` is how the client waits between retries and operation polls (a daemon on a
     /// compressed clock passes its own).
     public init(configuration: AzureClientConfiguration, credential: any TokenCredential, transport: any HTTPTransport,
                 logger: Logger = Logger(label: "imagebuildd.azure"),
-                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws(AzureError) {
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+                pacer: RequestPacer = RequestPacer()) throws(AzureError) {
         try configuration.validate()
         self.configuration = configuration
         pause = sleep
+        self.pacer = pacer
         tokens = TokenCache(credential)
         self.transport = transport
         self.logger = logger
@@ -196,6 +200,13 @@ public final class ImageTemplatesClient: Sendable {
             if body != nil { headers.append(("Content-Type", "application/json")) }
             let request = HTTPRequestData(method: method, url: url, headers: headers, body: body)
             var ids = RequestIDs(clientRequestID: clientRequestID)
+            let subscription = Self.subscription(of: url)
+            let isWrite = method != "GET"
+            do {
+                try await pacer.acquire(subscription: subscription, isWrite: isWrite)
+            } catch {
+                throw .transport(operation: operation, reason: "cancelled")
+            }
             let outcome: Result<HTTPResponseData, TransportFailure>
             do {
                 outcome = .success(try await transport.send(request, timeout: configuration.requestTimeout))
@@ -211,6 +222,10 @@ public final class ImageTemplatesClient: Sendable {
                 }
                 failure = .transport(operation: operation, reason: transportFailure.description)
             case .success(let response):
+                let header = isWrite ? "x-ms-ratelimit-remaining-subscription-writes" : "x-ms-ratelimit-remaining-subscription-reads"
+                if let remaining = response.header(header).flatMap({ Int($0) }) {
+                    await pacer.observe(subscription: subscription, isWrite: isWrite, remaining: remaining)
+                }
                 ids.requestID = response.header("x-ms-request-id")
                 ids.correlationRequestID = response.header("x-ms-correlation-request-id")
                 if (200..<300).contains(response.status) {
@@ -245,6 +260,13 @@ public final class ImageTemplatesClient: Sendable {
             try await sleep(delay)
             waited += delay
         }
+    }
+
+    /// The subscription a URL addresses (ARM's limits are per subscription).
+    static func subscription(of url: URL) -> String {
+        let parts = url.path.split(separator: "/")
+        guard let index = parts.firstIndex(where: { $0.lowercased() == "subscriptions" }), index + 1 < parts.count else { return "" }
+        return String(parts[index + 1])
     }
 
     private func metadata(_ operation: String, _ status: Int?, _ ids: RequestIDs) -> Logger.Metadata {

@@ -96,18 +96,22 @@ public struct Scenario: Codable, Sendable {
     public var pageSize: Int
     /// Faults to inject, in order.
     public var faults: [FaultRule]
+    /// Enforce ARM's per-subscription buckets (reads 250 burst at 25/s, writes 200 at 10/s), answering
+    /// 429 with Retry-After when a client exceeds them.
+    public var armRateLimits: Bool
 
     public init(templates: [SeedTemplate] = [], principal: SimulatedPrincipal = SimulatedPrincipal(), tokenLifetimeSeconds: Double = 3600,
-                timeScale: Double = 1, pageSize: Int = 50, faults: [FaultRule] = []) {
+                timeScale: Double = 1, pageSize: Int = 50, faults: [FaultRule] = [], armRateLimits: Bool = true) {
         self.templates = templates
         self.principal = principal
         self.tokenLifetimeSeconds = tokenLifetimeSeconds
         self.timeScale = timeScale
         self.pageSize = pageSize
         self.faults = faults
+        self.armRateLimits = armRateLimits
     }
 
-    enum CodingKeys: String, CodingKey { case templates, principal, tokenLifetimeSeconds, timeScale, pageSize, faults }
+    enum CodingKeys: String, CodingKey { case templates, principal, tokenLifetimeSeconds, timeScale, pageSize, faults, armRateLimits }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -118,6 +122,7 @@ public struct Scenario: Codable, Sendable {
         timeScale = try c.decodeIfPresent(Double.self, forKey: .timeScale) ?? d.timeScale
         pageSize = try c.decodeIfPresent(Int.self, forKey: .pageSize) ?? d.pageSize
         faults = try c.decodeIfPresent([FaultRule].self, forKey: .faults) ?? d.faults
+        armRateLimits = try c.decodeIfPresent(Bool.self, forKey: .armRateLimits) ?? d.armRateLimits
     }
 }
 

@@ -30,7 +30,12 @@ final class SimulatedARM: Sendable {
         var tokensIssued = 0
         var faults: [FaultRule] = []
         var log: [LoggedRequest] = []
+        var buckets: [String: (tokens: Double, updated: ContinuousClock.Instant)] = [:]
     }
+
+    /// ARM's published per-subscription limits: (burst, refill per second).
+    static let readLimit = (burst: 250.0, perSecond: 25.0)
+    static let writeLimit = (burst: 200.0, perSecond: 10.0)
 
     private let state: Mutex<State>
     private let provider = "Microsoft.VirtualMachineImages"
@@ -104,12 +109,45 @@ final class SimulatedARM: Sendable {
                 log(&state, request, operation, template, nil, now)
                 return SimResponse(status: 0, drop: true)
             }
-            response = route(&state, request, operation, base: base, now: now)
+            if let operation, operation.isARM, operation != .operationStatus, state.scenario.armRateLimits {
+                let isWrite = request.method != "GET"
+                let (remaining, retryAfter) = takeToken(&state, request, isWrite: isWrite)
+                if let retryAfter {
+                    response = .armError(429, "SubscriptionRequestsThrottled",
+                                         "Number of \(isWrite ? "write" : "read") requests for subscription exceeded the limit.",
+                                         headers: [("Retry-After", String(retryAfter))])
+                    log(&state, request, operation, template, 429, now)
+                    return response
+                }
+                response = route(&state, request, operation, base: base, now: now)
+                response.headers.append((isWrite ? "x-ms-ratelimit-remaining-subscription-writes" : "x-ms-ratelimit-remaining-subscription-reads", String(remaining)))
+            } else {
+                response = route(&state, request, operation, base: base, now: now)
+            }
             response.latency = latency
             if dropAfter { response.drop = true }
             log(&state, request, operation, template, dropAfter ? nil : response.status, now)
             return response
         }
+    }
+
+    /// Takes a token from the subscription's bucket (real time, like ARM): the tokens left, or the
+    /// whole seconds to wait when none is left.
+    private func takeToken(_ state: inout State, _ request: SimRequest, isWrite: Bool) -> (remaining: Int, retryAfter: Int?) {
+        let subscription = request.path.split(separator: "/").dropFirst().first.map { $0.lowercased() } ?? ""
+        let key = (isWrite ? "w/" : "r/") + subscription
+        let limit = isWrite ? Self.writeLimit : Self.readLimit
+        let now = ContinuousClock.now
+        var bucket = state.buckets[key] ?? (tokens: limit.burst, updated: now)
+        let elapsed = bucket.updated.duration(to: now)
+        bucket.tokens = min(limit.burst, bucket.tokens + limit.perSecond * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        bucket.updated = now
+        defer { state.buckets[key] = bucket }
+        guard bucket.tokens >= 1 else {
+            return (0, Int(((1 - bucket.tokens) / limit.perSecond).rounded(.up)))
+        }
+        bucket.tokens -= 1
+        return (Int(bucket.tokens), nil)
     }
 
     private func log(_ state: inout State, _ request: SimRequest, _ operation: SimulatedOperation?, _ template: String?, _ status: Int?, _ now: Date) {

@@ -120,6 +120,17 @@ public final class Journal: Sendable {
         writer.withLock { $0.state }
     }
 
+    /// The last slot seen for `schedule`. Cheaper than `state`: a copy of the whole view held across
+    /// an append makes the writer copy its dictionaries.
+    public func lastSlot(for schedule: String) -> Date? {
+        writer.withLock { $0.state.lastSlot[schedule] }
+    }
+
+    /// The open run of `key`, if it is open.
+    public func openRun(_ key: SlotKey) -> RunRecord? {
+        writer.withLock { $0.state.openRuns[key] }
+    }
+
     /// The sequence number of the last acknowledged record.
     public var lastSeq: UInt64 {
         writer.withLock { $0.nextSeq - 1 }

@@ -70,7 +70,7 @@ actor Orchestrator {
         }
         let now = clock.now()
         for schedule in config.schedules {
-            let last = journal.state.lastSlot[schedule.name]
+            let last = journal.lastSlot(for: schedule.name)
             if let missed = SchedulePolicy.latestMissedSlot(schedule.cron, lastSlot: last, firstSeen: last ?? now, now: now, window: schedule.catchUp) {
                 logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedule.name)", "SLOT": "\(RFC3339.string(missed))"])
                 try await fire(schedule, slot: missed)
@@ -154,7 +154,7 @@ actor Orchestrator {
     }
 
     private func scheduleLoop(_ schedule: ScheduleConfig) async {
-        var cursor = max(clock.now(), journal.state.lastSlot[schedule.name] ?? .distantPast)
+        var cursor = max(clock.now(), journal.lastSlot(for: schedule.name) ?? .distantPast)
         while !Task.isCancelled {
             guard let slot = schedule.cron.next(after: cursor) else {
                 logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(schedule.name)"])
@@ -172,7 +172,7 @@ actor Orchestrator {
     private func fire(_ schedule: ScheduleConfig, slot: Date) async throws {
         guard !stopped else { return }
         let key = SlotKey(schedule: schedule.name, slot: slot)
-        if let last = journal.state.lastSlot[schedule.name], last >= key.slot { return }
+        if let last = journal.lastSlot(for: schedule.name), last >= key.slot { return }
         let target = BuildTarget(subscriptionID: schedule.target.subscriptionID, resourceGroup: schedule.target.resourceGroup,
                                  template: schedule.target.name)
         try await record(.slotDue(key, target: target))
@@ -385,23 +385,23 @@ actor Orchestrator {
         let settings = settings(for: key.schedule)
         var delay = settings.poll.initial.seconds
         while true {
-            guard let run = journal.state.openRuns[key] else { return }
+            guard let run = journal.openRun(key) else { return }
             let now = clock.now()
             var wake = now.addingTimeInterval(delay * Double.random(in: 0.8...1.0))
             if run.cancelRequestedAt == nil, let deadline = deadline(run) { wake = min(wake, max(deadline, now)) }
             if let cancelAt = run.cancelRequestedAt { wake = min(wake, max(cancelAt.addingTimeInterval(settings.cancelWait.seconds), now)) }
             try await clock.sleep(until: wake)
             try Task.checkCancellation()
-            let before = journal.state.openRuns[key]?.lastStatus
+            let before = journal.openRun(key)?.lastStatus
             if try await pollOnce(key, target: target) { return }
-            delay = journal.state.openRuns[key]?.lastStatus != before ? settings.poll.initial.seconds
+            delay = journal.openRun(key)?.lastStatus != before ? settings.poll.initial.seconds
                 : min(delay * settings.poll.multiplier, settings.poll.max.seconds)
         }
     }
 
     /// One Get: journal a changed state; finish an ended run; enforce the timeout. True when finished.
     private func pollOnce(_ key: SlotKey, target: ImageTemplateID) async throws -> Bool {
-        guard let run = journal.state.openRuns[key] else { return true }
+        guard let run = journal.openRun(key) else { return true }
         let settings = settings(for: key.schedule)
         let template: ImageTemplate
         do {
@@ -428,11 +428,11 @@ actor Orchestrator {
                 logger.info("build is \(observed.runState)\(observed.runSubState.map { "/\($0)" } ?? "")", metadata: m)
             }
             if runState.isTerminal, runState != .ready {
-                try await ended(key, target: target, run: journal.state.openRuns[key] ?? run, state: runState, message: status.message)
+                try await ended(key, target: target, run: journal.openRun(key) ?? run, state: runState, message: status.message)
                 return true
             }
         }
-        return try await enforceDeadlines(key, target: target, run: journal.state.openRuns[key] ?? run, settings: settings)
+        return try await enforceDeadlines(key, target: target, run: journal.openRun(key) ?? run, settings: settings)
     }
 
     /// started-at + build timeout (both persisted), or nil before acceptance.
@@ -564,7 +564,7 @@ actor Orchestrator {
     }
 
     private func targetOf(_ key: SlotKey) -> ImageTemplateID? {
-        journal.state.openRuns[key]?.target.map { ImageTemplateID(subscriptionID: $0.subscriptionID, resourceGroup: $0.resourceGroup, name: $0.template) }
+        journal.openRun(key)?.target.map { ImageTemplateID(subscriptionID: $0.subscriptionID, resourceGroup: $0.resourceGroup, name: $0.template) }
     }
 
     static func templateKey(_ id: ImageTemplateID) -> String { id.resourcePath.lowercased() }
