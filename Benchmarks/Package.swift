@@ -15,10 +15,14 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Journal contents shared by the recovery benchmark and the soak's start-up journal.
+        .target(name: "BenchmarkFixtures", dependencies: [.product(name: "JobJournal", package: root.lastPathComponent)], path: "Fixtures"),
+        .executableTarget(name: "JournalFill", dependencies: ["BenchmarkFixtures", .product(name: "JobJournal", package: root.lastPathComponent)],
+                          path: "JournalFill"),
         .executableTarget(
             name: "JournalBenchmarks",
             dependencies: [
-                "CSQLite",
+                "CSQLite", "BenchmarkFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "JobJournal", package: root.lastPathComponent),
             ],

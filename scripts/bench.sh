@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: every benchmark and its named peer in one run, then the ratios.
-# Peers: SQLite (journal), Go's robfig/cron v3 (scheduler), both from Debian's packages.
+# `make bench`: every benchmark and its named peer in one run, then the ratios, then the soak.
+# Peers: SQLite (journal), Go's robfig/cron v3 (scheduler), both from Debian's packages; the Python Azure SDK (soak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-bench
@@ -20,3 +20,10 @@ GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/$out/gocache" go build -o
 (cd Benchmarks && swift package --disable-sandbox benchmark --no-progress) | tee "$out/swift.txt"
 "$out/robfig-bench" | tee "$out/robfig.txt"
 python3 scripts/bench-ratios.py "$out/swift.txt" "$out/robfig.txt"
+
+# The soak: the release daemon idle, under load and starting up, beside the official Python SDK.
+python3 -c 'import azure.mgmt.imagebuilder, azure.identity' 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore azure-mgmt-imagebuilder azure-identity
+swift build -c release --static-swift-stdlib
+(cd Benchmarks && swift build -c release --product JournalFill)
+python3 scripts/soak.py "$(swift build -c release --show-bin-path)/imagebuildd" Benchmarks/.build/release/JournalFill "$out"

@@ -1,5 +1,6 @@
 import Benchmark
 import Foundation
+import BenchmarkFixtures
 import JobJournal
 
 // Figures for issue "Package foundation and the crash-safe JobJournal": durable appends per second
@@ -44,24 +45,6 @@ func appendConcurrently(_ journal: Journal, count: Int, writers: Int) async {
 
 let recoveryRecords = 1_000_000
 
-/// Record `i` of schedule `w`'s history: runs of ten records each (due, requested, accepted, five
-/// status changes, outputs, finished); the last run stays open, so 1,000 schedules leave 1,000 open runs.
-func lifecycleEvent(schedule w: Int, index i: Int, of count: Int) -> JournalEvent {
-    let key = SlotKey(schedule: "template-\(w)", slotMillis: 1_800_000_000_000 + Int64(i / 10) * 86_400_000)
-    let lastRun = i / 10 == (count - 1) / 10
-    switch i % 10 {
-    case 0: return .slotDue(key, target: target)
-    case 1: return .runRequested(key, clientRequestID: "0b5e1a2c-1111-4222-8333-\(w)-\(i)")
-    case 2: return .runAccepted(key, buildTimeoutSeconds: 14_400)
-    case 8 where !lastRun:
-        return .outputsRecorded(key, [RunOutputRecord(name: "managedImage", artifactID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/images/golden-\(i)")])
-    case 9 where !lastRun: return .finished(key, outcome: .succeeded, message: nil)
-    default:
-        let sub = ["Queued", "Building", "Customizing", "Validating", "Distributing"][i % 5]
-        return .statusObserved(key, RunStatus(runState: "Running", runSubState: sub))
-    }
-}
-
 /// A journal of 1,000,000 records and the same rows in SQLite, built once.
 final class RecoveryFixture: @unchecked Sendable {
     static let shared = RecoveryFixture()
@@ -73,15 +56,7 @@ final class RecoveryFixture: @unchecked Sendable {
         guard !built else { return }
         built = true
         let journal = try! Journal(directory: journalPath, options: JournalOptions(maxSegments: 1000))
-        let schedules = 1000, perSchedule = recoveryRecords / schedules
-        // One task per schedule keeps each run's records in lifecycle order; together they batch.
-        await withTaskGroup(of: Void.self) { group in
-            for w in 0..<schedules {
-                group.addTask {
-                    for i in 0..<perSchedule { _ = try! await journal.append(lifecycleEvent(schedule: w, index: i, of: perSchedule)) }
-                }
-            }
-        }
+        await fillJournal(journal, records: recoveryRecords, schedules: 1000) { _ in target }
         await journal.close()
         let peer = SQLitePeer(path: sqlitePath)
         var payloads: [[UInt8]] = []

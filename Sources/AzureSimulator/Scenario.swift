@@ -130,10 +130,12 @@ public struct Scenario: Codable, Sendable {
 public enum SimulatedOperation: String, Codable, Sendable, CaseIterable {
     case list, listByResourceGroup, get, createOrUpdate, update, delete, run, cancel, listRunOutputs, getRunOutput
     case operationStatus, token, openIDConfiguration, managedIdentityToken
+    /// `GET /simulator/requests`: the request log's counts, for tools outside the process.
+    case simulatorStatistics
 
     /// Whether ARM (not an identity endpoint) serves this operation; a fault rule without an
     /// operation applies to these.
-    public var isARM: Bool { ![.token, .openIDConfiguration, .managedIdentityToken].contains(self) }
+    public var isARM: Bool { ![.token, .openIDConfiguration, .managedIdentityToken, .simulatorStatistics].contains(self) }
 }
 
 /// What a fault does to a matching request.

@@ -177,6 +177,7 @@ final class SimulatedARM: Sendable {
         if l.count == 4, l[1] == "oauth2", l[2] == "v2.0", l[3] == "token", m == "POST" { return (.token, nil) }
         if l.count == 4, l[1] == "v2.0", l[2] == ".well-known", l[3] == "openid-configuration" { return (.openIDConfiguration, nil) }
         if l == ["metadata", "identity", "oauth2", "token"] || l == ["msi", "token"] { return (.managedIdentityToken, nil) }
+        if l == ["simulator", "requests"], m == "GET" { return (.simulatorStatistics, nil) }
         guard l.first == "subscriptions", l.count >= 5 else { return (nil, nil) }
         if l.count == 5, l[2] == "providers", l[4] == "imagetemplates", m == "GET" { return (.list, nil) }
         if l.count == 8, l[2] == "providers", l[4] == "locations", l[6] == "operations" { return (.operationStatus, nil) }
@@ -208,6 +209,7 @@ final class SimulatedARM: Sendable {
         case .token: return token(&state, request, now: now)
         case .openIDConfiguration: return openIDConfiguration(request, base: base)
         case .managedIdentityToken: return managedIdentityToken(&state, request, now: now)
+        case .simulatorStatistics: return statistics(state)
         case nil:
             return .armError(404, "NotFound", "No route for \(request.method) \(request.path).")
         default: break
@@ -430,6 +432,17 @@ final class SimulatedARM: Sendable {
 
     static func timestamp(_ date: Date) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    /// Counts of the requests served so far, for tools outside the process (soak, benchmarks).
+    private func statistics(_ state: State) -> SimResponse {
+        var byOperation: [String: [String: Int]] = [:]
+        for entry in state.log {
+            guard let operation = entry.operation, operation != .simulatorStatistics else { continue }
+            byOperation[operation.rawValue, default: [:]][entry.status.map(String.init) ?? "dropped", default: 0] += 1
+        }
+        let arm = state.log.filter { $0.operation?.isARM == true && $0.operation != .simulatorStatistics }
+        return .json(200, ["arm_requests": arm.count, "throttled": arm.filter { $0.status == 429 }.count, "by_operation": byOperation])
     }
 
     // MARK: Identity

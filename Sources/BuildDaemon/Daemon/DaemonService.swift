@@ -30,6 +30,8 @@ struct DaemonService: Service {
         if let interval = SystemdNotifier.watchdogInterval() {
             await orchestrator.startWatchdog(every: interval) { notifier.watchdog() }
         }
+        // Recovery and config parsing leave freed heap behind; an idle daemon should not carry it.
+        _ = glibcMallocTrim(0)
         let running = await orchestrator.runningCount
         logger.notice("ready", metadata: ["EVENT": "ready", "running_builds": "\(running)"])
         // From inside the service group, after the signal handlers: a READY before them races SIGTERM.
@@ -67,3 +69,7 @@ struct DaemonService: Service {
         }
     }
 }
+
+/// glibc's `malloc_trim` (from <malloc.h>, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32

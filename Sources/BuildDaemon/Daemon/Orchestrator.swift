@@ -7,8 +7,9 @@ import Scheduler
 /// Runs every schedule: fires slots, triggers builds, follows them to their end, cancels overruns,
 /// and journals each step so that a restart carries on where the last process stopped.
 ///
-/// One task per schedule sleeps until its next slot; one task per build sleeps until its next
-/// poll or deadline. The actor serializes their decisions (overlap, concurrency).
+/// One timer task sleeps until the earliest slot of any schedule; each due slot and each build gets
+/// a task of its own, which sleeps until its next poll or deadline. The actor serializes their
+/// decisions (overlap, concurrency).
 actor Orchestrator {
     let journal: Journal
     let client: ImageTemplatesClient
@@ -16,7 +17,9 @@ actor Orchestrator {
     let logger: Logger
     private(set) var config: DaemonConfig
 
-    private var scheduleTasks: [String: Task<Void, Never>] = [:]
+    private var timer: Task<Void, Never>?
+    /// Slots being decided and triggered, concurrently (a thousand may come due at once).
+    private var firing: [SlotKey: Task<Void, Never>] = [:]
     private var followers: [SlotKey: Task<Void, Never>] = [:]
     /// Runs from run-requested until finished, with their target.
     private var active: [SlotKey: ImageTemplateID] = [:]
@@ -76,15 +79,15 @@ actor Orchestrator {
                 try await fire(schedule, slot: missed)
             }
         }
-        for schedule in config.schedules { startScheduleLoop(schedule) }
+        startTimer()
     }
 
     /// Stops scheduling and polling; builds go on in Azure and are adopted at the next start.
     func stop() async {
         stopped = true
         watchdogTask?.cancel()
-        let tasks = Array(scheduleTasks.values) + Array(followers.values)
-        scheduleTasks.removeAll()
+        timer?.cancel()
+        let tasks = [timer].compactMap { $0 } + Array(firing.values) + Array(followers.values)
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
     }
@@ -129,10 +132,8 @@ actor Orchestrator {
 
     /// Swaps in a new configuration: schedule loops restart; running builds keep their settings.
     func reload(_ newConfig: DaemonConfig) {
-        for task in scheduleTasks.values { task.cancel() }
-        scheduleTasks.removeAll()
         config = newConfig
-        for schedule in config.schedules { startScheduleLoop(schedule) }
+        startTimer()
     }
 
     /// Running builds, for the status line.
@@ -146,26 +147,49 @@ actor Orchestrator {
 
     // MARK: Slots
 
-    private func startScheduleLoop(_ schedule: ScheduleConfig) {
-        scheduleTasks[schedule.name] = Task { [weak self] in
-            guard let self else { return }
-            await self.scheduleLoop(schedule)
-        }
+    private func startTimer() {
+        timer?.cancel()
+        let schedules = config.schedules
+        timer = Task { [weak self] in await self?.runTimer(schedules) }
     }
 
-    private func scheduleLoop(_ schedule: ScheduleConfig) async {
-        var cursor = max(clock.now(), journal.lastSlot(for: schedule.name) ?? .distantPast)
-        while !Task.isCancelled {
+    private func runTimer(_ schedules: [ScheduleConfig]) async {
+        var queue = SlotQueue()
+        func enqueue(_ index: Int, after cursor: Date) {
+            let schedule = schedules[index]
             guard let slot = schedule.cron.next(after: cursor) else {
                 logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(schedule.name)"])
                 return
             }
             let jitter = Jitter.delay(schedule: schedule.name, slot: slot, maximum: schedule.jitter)
-            do { try await clock.sleep(until: slot.addingTimeInterval(jitter.seconds)) } catch { return }
-            guard !Task.isCancelled else { return }
-            do { try await fire(schedule, slot: slot) } catch { fail(error); return }
-            cursor = slot
+            queue.push(.init(fireAt: slot.addingTimeInterval(jitter.seconds), slot: slot, schedule: index))
         }
+        let now = clock.now()
+        for index in schedules.indices {
+            enqueue(index, after: max(now, journal.lastSlot(for: schedules[index].name) ?? .distantPast))
+        }
+        while let next = queue.first {
+            do { try await clock.sleep(until: next.fireAt) } catch { return }
+            guard !Task.isCancelled else { return }
+            queue.pop()
+            startFiring(schedules[next.schedule], slot: next.slot)
+            enqueue(next.schedule, after: next.slot)
+        }
+    }
+
+    private func startFiring(_ schedule: ScheduleConfig, slot: Date) {
+        let key = SlotKey(schedule: schedule.name, slot: slot)
+        // A reload restarts the timer while a slot may still be firing: never fire it twice.
+        guard firing[key] == nil else { return }
+        firing[key] = Task { [weak self] in
+            guard let self else { return }
+            do { try await self.fire(schedule, slot: slot) } catch { await self.fail(error) }
+            await self.fired(key)
+        }
+    }
+
+    private func fired(_ key: SlotKey) {
+        firing[key] = nil
     }
 
     /// A slot came due: journal it once, then start, hold or skip it.
