@@ -248,6 +248,36 @@ import Testing
         let runs = try await h.history(schedule: "t")
         #expect(runs.count >= 4)
     }
+
+    @Test func maxConcurrentBuildsHoldsSlotsAsQueued() async throws {
+        let h = try await DaemonHarness.start(origin: "2027-01-01T00:00:00Z", scale: 3600, templates: [
+            SeedTemplate(name: "one", behavior: Self.behavior(.succeed, minutes: 3)),
+            SeedTemplate(name: "two", behavior: Self.behavior(.succeed, minutes: 3)),
+            SeedTemplate(name: "three", behavior: Self.behavior(.succeed, minutes: 3)),
+        ])
+        defer { Task { try await h.stop() } }
+        try h.writeConfig("""
+            defaults:
+              poll: { initial: 1m, max: 2m, multiplier: 2 }
+              max_concurrent_builds: 1
+            schedules:
+            \(DaemonHarness.schedule("one", template: "one", cron: "0 * * * *"))
+            \(DaemonHarness.schedule("two", template: "two", cron: "0 * * * *"))
+            \(DaemonHarness.schedule("three", template: "three", cron: "0 * * * *"))
+            """)
+        let (status, log) = try await h.runDaemon(until: Self.date("2027-01-01T01:50:00Z"))
+        #expect(status == .exited(0), "\(log.suffix(2000))")
+        let runs = try await h.history()
+        #expect(runs.count == 3 && runs.allSatisfy { $0["outcome"] as? String == "succeeded" }, "\(runs)")
+        var queued = 0
+        for name in ["one", "two", "three"] { queued += try await h.records("slot-queued", schedule: name).count }
+        #expect(queued == 2)
+        let spans = runs.compactMap { run -> (Date, Date)? in
+            guard let s = run["started_at"] as? String, let e = run["ended_at"] as? String else { return nil }
+            return (Self.date(s), Self.date(e))
+        }.sorted { $0.0 < $1.0 }
+        #expect(spans.count == 3 && zip(spans, spans.dropFirst()).allSatisfy { $0.1 <= $1.0 }, "never two at once: \(spans)")
+    }
 }
 
 extension ISO8601DateFormatter {
