@@ -3,9 +3,13 @@
 # `imagebuildd simulate` on the host's loopback. Skips loudly where the machine cannot boot the box.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BOX=${SYSD_BOX:-../shared/tools/sysd-box/sysd-box.sh}
 skip() { printf '\n*** e2e SKIPPED: %s ***\n\n' "$1"; exit 0; }
-[ -x "$BOX" ] || skip "sysd-box not found at $BOX (set SYSD_BOX=)"
+# The shared tools sit beside the project checkout; a clone elsewhere finds them through SYSD_BOX.
+BOX=${SYSD_BOX:-}
+for candidate in ../shared/tools/sysd-box/sysd-box.sh /work/shared/tools/sysd-box/sysd-box.sh; do
+    if [ -z "$BOX" ] && [ -x "$candidate" ]; then BOX=$(cd "$(dirname "$candidate")" && pwd)/sysd-box.sh; fi
+done
+[ -n "$BOX" ] && [ -x "$BOX" ] || skip "sysd-box not found beside the checkout (../shared/tools/sysd-box); set SYSD_BOX="
 [ "$(id -u)" = 0 ] || skip "sysd-box needs root"
 
 swift build -c release --static-swift-stdlib
