@@ -24,13 +24,7 @@ public actor DefaultAzureCredential: TokenCredential {
             chain.append(WorkloadIdentityCredential(tenantID: tenant, clientID: client, tokenFile: file,
                                                     authorityHost: authority, transport: transport))
         }
-        let endpoint: ManagedIdentityCredential.Endpoint
-        if let url = env["IDENTITY_ENDPOINT"].flatMap(URL.init(string:)), let header = env["IDENTITY_HEADER"] {
-            endpoint = .identityEndpoint(url, header: header)
-        } else {
-            endpoint = .imds(env["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap(URL.init(string:)) ?? URL(string: "http://169.254.169.254")!)
-        }
-        chain.append(ManagedIdentityCredential(endpoint: endpoint, clientID: env["AZURE_CLIENT_ID"], transport: transport))
+        chain.append(ManagedIdentityCredential(endpoint: .fromEnvironment(env), clientID: env["AZURE_CLIENT_ID"], transport: transport))
         self.chain = chain
     }
 

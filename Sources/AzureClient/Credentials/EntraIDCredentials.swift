@@ -157,6 +157,15 @@ public struct ManagedIdentityCredential: TokenCredential {
         case imds(URL)
         /// `IDENTITY_ENDPOINT` with its `IDENTITY_HEADER` value.
         case identityEndpoint(URL, header: String)
+
+        /// The endpoint the standard variables name, as Azure's SDKs read them: `IDENTITY_ENDPOINT` +
+        /// `IDENTITY_HEADER` when both are set, else IMDS (at `AZURE_POD_IDENTITY_AUTHORITY_HOST` if set).
+        public static func fromEnvironment(_ environment: [String: String]) -> Endpoint {
+            if let url = environment["IDENTITY_ENDPOINT"].flatMap(URL.init(string:)), let header = environment["IDENTITY_HEADER"] {
+                return .identityEndpoint(url, header: header)
+            }
+            return .imds(environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap(URL.init(string:)) ?? URL(string: "http://169.254.169.254")!)
+        }
     }
     private let endpoint: Endpoint
     private let clientID: String?

@@ -26,13 +26,7 @@ enum AzureWiring {
             return WorkloadIdentityCredential(tenantID: azure.tenantID ?? "", clientID: azure.clientID ?? "", tokenFile: file,
                                               authorityHost: azure.authorityHost, transport: transport)
         case .managedIdentity:
-            let endpoint: ManagedIdentityCredential.Endpoint
-            if let url = environment["IDENTITY_ENDPOINT"].flatMap(URL.init(string:)), let header = environment["IDENTITY_HEADER"] {
-                endpoint = .identityEndpoint(url, header: header)
-            } else {
-                endpoint = .imds(environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"].flatMap(URL.init(string:)) ?? URL(string: "http://169.254.169.254")!)
-            }
-            return ManagedIdentityCredential(endpoint: endpoint, clientID: azure.clientID, transport: transport)
+            return ManagedIdentityCredential(endpoint: .fromEnvironment(environment), clientID: azure.clientID, transport: transport)
         case .default:
             var env = environment
             if let tenant = azure.tenantID { env["AZURE_TENANT_ID"] = tenant }
