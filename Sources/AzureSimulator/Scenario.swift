@@ -14,16 +14,21 @@ public struct TemplateBehavior: Codable, Sendable, Equatable {
     public var failureMessage: String
     /// Seconds a cancel spends in Canceling; nil means a cancel never completes.
     public var cancelSeconds: Double?
+    /// Seconds after Run during which `lastRunStatus` and run outputs still show the previous build,
+    /// as ARM can lag behind an accepted Run.
+    public var statusLagSeconds: Double
 
     public init(outcome: Outcome = .succeed, phaseSeconds: [Double] = [1, 1, 1, 1],
-                failureMessage: String = "Customizer 'install-patches' failed: exit status 1", cancelSeconds: Double? = 1) {
+                failureMessage: String = "Customizer 'install-patches' failed: exit status 1", cancelSeconds: Double? = 1,
+                statusLagSeconds: Double = 0) {
         self.outcome = outcome
         self.phaseSeconds = phaseSeconds
         self.failureMessage = failureMessage
         self.cancelSeconds = cancelSeconds
+        self.statusLagSeconds = statusLagSeconds
     }
 
-    enum CodingKeys: String, CodingKey { case outcome, phaseSeconds, failureMessage, cancelSeconds, cancelNeverCompletes }
+    enum CodingKeys: String, CodingKey { case outcome, phaseSeconds, failureMessage, cancelSeconds, cancelNeverCompletes, statusLagSeconds }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,6 +37,7 @@ public struct TemplateBehavior: Codable, Sendable, Equatable {
         failureMessage = try c.decodeIfPresent(String.self, forKey: .failureMessage) ?? "Customizer 'install-patches' failed: exit status 1"
         let never = try c.decodeIfPresent(Bool.self, forKey: .cancelNeverCompletes) ?? false
         cancelSeconds = never ? nil : (try c.decodeIfPresent(Double.self, forKey: .cancelSeconds) ?? 1)
+        statusLagSeconds = try c.decodeIfPresent(Double.self, forKey: .statusLagSeconds) ?? 0
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -40,6 +46,7 @@ public struct TemplateBehavior: Codable, Sendable, Equatable {
         try c.encode(phaseSeconds, forKey: .phaseSeconds)
         try c.encode(failureMessage, forKey: .failureMessage)
         if let cancelSeconds { try c.encode(cancelSeconds, forKey: .cancelSeconds) } else { try c.encode(true, forKey: .cancelNeverCompletes) }
+        try c.encode(statusLagSeconds, forKey: .statusLagSeconds)
     }
 }
 

@@ -12,7 +12,15 @@ final class SimulatedARM: Sendable {
         var definition: Data
         var behavior: TemplateBehavior
         var build: Build?
+        /// The build before `build`, still shown while ARM lags behind a new Run.
+        var previousBuild: Build?
         var provisionedAt: Date
+
+        /// The build ARM reports at `now`.
+        func visibleBuild(at now: Date) -> Build? {
+            guard let build, now < build.startedAt.addingTimeInterval(build.behavior.statusLagSeconds / build.timeScale) else { return build }
+            return previousBuild
+        }
     }
 
     private enum Operation: Sendable {
@@ -67,7 +75,7 @@ final class SimulatedARM: Sendable {
         state.withLock {
             $0.templates[Self.key(seed.subscriptionId, seed.resourceGroup, seed.name)] =
                 Template(subscription: seed.subscriptionId, resourceGroup: seed.resourceGroup, name: seed.name,
-                         definition: data, behavior: seed.behavior, build: nil, provisionedAt: .distantPast)
+                         definition: data, behavior: seed.behavior, build: nil, previousBuild: nil, provisionedAt: .distantPast)
         }
     }
 
@@ -278,6 +286,7 @@ final class SimulatedARM: Sendable {
                                  "Cannot run image template '\(template.name)': a build is already running. Cancel it or wait for it to finish.")
             }
             let id = UUID().uuidString.lowercased()
+            template.previousBuild = template.build
             template.build = Build(startedAt: now, behavior: template.behavior, timeScale: state.scenario.timeScale, operationID: id)
             state.templates[key] = template
             state.operations[id] = .run(template: key, build: id)
@@ -335,6 +344,7 @@ final class SimulatedARM: Sendable {
         let template = Template(subscription: s[1], resourceGroup: s[3], name: s[7],
                                 definition: (try? JSONSerialization.data(withJSONObject: resource)) ?? Data(),
                                 behavior: state.templates[key]?.behavior ?? TemplateBehavior(), build: state.templates[key]?.build,
+                                previousBuild: state.templates[key]?.previousBuild,
                                 provisionedAt: now.addingTimeInterval(0.3))
         state.templates[key] = template
         let id = UUID().uuidString.lowercased()
@@ -398,7 +408,7 @@ final class SimulatedARM: Sendable {
         resource["type"] = "\(provider)/imageTemplates"
         var properties = resource["properties"] as? [String: Any] ?? [:]
         properties["provisioningState"] = now >= template.provisionedAt ? "Succeeded" : "Creating"
-        if let build = template.build {
+        if let build = template.visibleBuild(at: now) {
             let status = build.status(at: now)
             let cased: (String) -> String = { lowerStates ? $0.prefix(1).lowercased() + $0.dropFirst() : $0 }
             var last: [String: Any] = ["startTime": Self.timestamp(build.startedAt), "runState": cased(status.runState), "message": status.message]
@@ -411,7 +421,7 @@ final class SimulatedARM: Sendable {
     }
 
     private func runOutputs(_ template: Template, now: Date) -> [[String: Any]] {
-        guard let build = template.build, ["Succeeded", "PartiallySucceeded"].contains(build.status(at: now).runState) else { return [] }
+        guard let build = template.visibleBuild(at: now), ["Succeeded", "PartiallySucceeded"].contains(build.status(at: now).runState) else { return [] }
         let resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
         let distribute = (resource["properties"] as? [String: Any])?["distribute"] as? [[String: Any]] ?? []
         let base = "/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)"

@@ -278,6 +278,31 @@ import Testing
         }.sorted { $0.0 < $1.0 }
         #expect(spans.count == 3 && zip(spans, spans.dropFirst()).allSatisfy { $0.1 <= $1.0 }, "never two at once: \(spans)")
     }
+
+    @Test func aLaggingLastRunStatusIsNotMistakenForTheNewRun() async throws {
+        // For 20 simulated minutes after Run, ARM still reports the previous build (Succeeded).
+        var lagging = Self.behavior(.succeed, minutes: 5)
+        lagging.statusLagSeconds = 20 * 60
+        let h = try await DaemonHarness.start(origin: "2027-01-01T00:00:00Z", scale: 3600, templates: [SeedTemplate(name: "lag", behavior: lagging)])
+        defer { Task { try await h.stop() } }
+        try h.writeConfig("""
+            defaults:
+              poll: { initial: 1m, max: 2m, multiplier: 2 }
+            schedules:
+            \(DaemonHarness.schedule("lag", template: "lag", cron: "0 * * * *"))
+            """)
+        let (status, log) = try await h.runDaemon(until: Self.date("2027-01-01T03:50:00Z"))
+        #expect(status == .exited(0), "\(log.suffix(2000))")
+        let runs = try await h.history()
+        #expect(runs.count == 3 && runs.allSatisfy { $0["outcome"] as? String == "succeeded" }, "\(runs)")
+        for run in runs {
+            let requested = Self.date(run["requested_at"] as! String)
+            let started = Self.date(run["started_at"] as! String)
+            // Each run's state is its own build's: started after its request, ended 20 minutes later.
+            #expect(started >= requested.addingTimeInterval(-60), "\(run)")
+            #expect(Self.date(run["ended_at"] as! String).timeIntervalSince(started) >= 20 * 60 - 1, "\(run)")
+        }
+    }
 }
 
 extension ISO8601DateFormatter {

@@ -318,7 +318,7 @@ actor Orchestrator {
             }
             let timeout = settings.buildTimeout.seconds(templateMinutes: template.properties?.buildTimeoutInMinutes)
             let status = template.properties?.lastRunStatus
-            if let start = status?.startTime?.date, start >= requestedAt.addingTimeInterval(-Self.clockTolerance) {
+            if let status, Self.isOurs(status, requestedAt: requestedAt), let start = status.startTime?.date {
                 logger.notice("reconciled: the run started at \(RFC3339.string(start)) is ours", metadata: meta(key, target))
                 try await accepted(key, target: target, timeoutSeconds: timeout)
                 return
@@ -439,8 +439,9 @@ actor Orchestrator {
             return try await enforceDeadlines(key, target: target, run: run, settings: settings)
         }
         let requestedAt = run.requestedAt ?? run.acceptedAt ?? .distantPast
+        // Until ARM reports our build, lastRunStatus may still describe the previous one.
         if let status = template.properties?.lastRunStatus, let runState = status.runState,
-           (status.startTime?.date ?? .distantFuture) >= requestedAt.addingTimeInterval(-Self.clockTolerance) || runState != .ready {
+           Self.isOurs(status, requestedAt: requestedAt) {
             let observed = RunStatus(runState: runState.rawValue, runSubState: status.runSubState?.rawValue,
                                      message: status.message?.isEmpty == false ? status.message : nil,
                                      startedAt: status.startTime?.date, endedAt: status.endTime?.date)
@@ -457,6 +458,14 @@ actor Orchestrator {
             }
         }
         return try await enforceDeadlines(key, target: target, run: journal.openRun(key) ?? run, settings: settings)
+    }
+
+    /// Whether `status` describes a build started by the Run requested at `requestedAt`: one that
+    /// started at or after the request (within the clock tolerance). A status without a start time
+    /// counts only while it is not terminal.
+    static func isOurs(_ status: LastRunStatus, requestedAt: Date) -> Bool {
+        if let start = status.startTime?.date { return start >= requestedAt.addingTimeInterval(-clockTolerance) }
+        return status.runState?.isTerminal == false
     }
 
     /// started-at + build timeout (both persisted), or nil before acceptance.
