@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Generate Tests/SchedulerTests/Fixtures/cron-oracles.jsonl: for a few hundred random and
-hand-picked cron expressions, zones and base times, the next fire times according to
+"""Generate Tests/SchedulerTests/Fixtures/cron-oracles.jsonl: for some 700 random and
+hand-picked cron expressions (month and day names in random case, alone, in ranges, steps and lists
+mixed with numbers), zones and base times, the next fire times according to
 
   croniter   Python's croniter (pip install croniter)
   systemd    `systemd-analyze calendar` on the equivalent OnCalendar= spec (null where systemd cannot
@@ -8,7 +9,8 @@ hand-picked cron expressions, zones and base times, the next fire times accordin
   reference  an independent, brute-force implementation of ARCHITECTURE.md's DST contract on
              zoneinfo's fold semantics (no code shared with the Swift scheduler)
 
-and, per row, whether a DST transition is involved and which oracles agree with the contract.
+and, per row, whether a DST transition is involved, whether a day field is `*/S` with the other
+restricted (where croniter follows Vixie cron's AND and the contract ORs), and which oracles agree.
 The Swift test reads the table; it needs neither Python nor systemd. Usage:
   pip install croniter && python3 scripts/gen-cron-oracles.py
 """
@@ -179,24 +181,46 @@ def fmt(u):
     return u.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def random_case(rng, name):
+    """JUL as JUL, jul, Jul or jUl: names are case-insensitive in every engine we compare with."""
+    return rng.choice([name, name.lower(), name.capitalize(),
+                       "".join(c.lower() if rng.random() < 0.5 else c for c in name)])
+
+
 def random_field(rng, lo, hi, names=None):
     r = rng.random()
-    def v():
-        x = rng.randint(lo, hi)
-        return names[x - (1 if names is MONTHS else 0)] if names and rng.random() < 0.3 else str(x)
-    if r < 0.35:
+    base = 1 if names is MONTHS else 0
+    use_names = names is not None and rng.random() < 0.6
+
+    def v(x):
+        return random_case(rng, names[x - base]) if use_names else str(x)
+
+    def mixed(x):
+        return random_case(rng, names[x - base]) if names and rng.random() < 0.5 else str(x)
+    if r < 0.3:
         return "*"
-    if r < 0.55:
-        return str(rng.randint(lo, hi))
-    if r < 0.7:
-        return ",".join(sorted({str(rng.randint(lo, hi)) for _ in range(rng.randint(2, 4))}, key=int))
+    if r < 0.5:
+        return v(rng.randint(lo, hi))
+    if r < 0.65:
+        return ",".join(mixed(x) for x in sorted({rng.randint(lo, hi) for _ in range(rng.randint(2, 4))}))
     a = rng.randint(lo, hi - 1)
     b = rng.randint(a + 1, hi)
-    if r < 0.8:
-        return f"{a}-{b}"
+    if r < 0.78:
+        return f"{v(a)}-{v(b)}"
     if r < 0.9:
-        return f"{a}-{b}/{rng.randint(2, 5)}"
+        return f"{v(a)}-{v(b)}/{rng.randint(1, 5)}"
     return f"*/{rng.choice([2, 3, 5, 10, 15, 20, 30] if hi > 30 else [2, 3, 4, 6])}"
+
+
+def star_step_day(expr):
+    """Both day fields restricted and one of them written `*/S`: Vixie cron and croniter treat a
+    field that starts with `*` as unrestricted (AND); the contract ORs unless a field is exactly `*`."""
+    f = expr.split()
+    return len(f) == 5 and f[2] != "*" and f[4] != "*" and (f[2].startswith("*") or f[4].startswith("*"))
+
+
+def has_names(expr):
+    return any(c.isalpha() for c in expr.split(maxsplit=3)[-1]) and not expr.startswith("@")
 
 
 HAND_PICKED = [
@@ -204,6 +228,9 @@ HAND_PICKED = [
     "0 9-17 * * MON-FRI", "0 0 29 2 *", "0 0 31 * *", "0 0 * * 7", "0 0 1,15 * 5", "45 1 * * *",
     "15 2 * * *", "0 3 * * *", "0 0 * * *", "30 23 * * *", "0 1 * * SUN", "*/5 1-3 * * *",
     "0 12 1 * *", "59 23 31 12 *", "0 0 1 1 *", "0 * * * *", "0 2 * * 0", "0-59/20 2 * * *",
+    # Issue 11: upper-case names containing L or W were taken for Quartz syntax.
+    "0 2 * * WED", "0 2 * JUL *", "0 3 1 JAN-MAR *", "30 4 * jun-aug Sat", "0 2 * APR,JUL,OCT THU",
+    "0 2 * JUL-SEP/1 MON-WED", "15 1 * * SUN,WED,6", "0 4 * Jul,AUG,9 *",
 ]
 
 
@@ -213,7 +240,7 @@ def main():
     edges = {z: transitions(z, now, now + timedelta(days=366)) for z in ZONES}
     edges["America/Sao_Paulo"] += transitions("America/Sao_Paulo", datetime(2018, 10, 1, tzinfo=UTC), datetime(2019, 3, 1, tzinfo=UTC))
     exprs = list(HAND_PICKED)
-    while len(exprs) < 220:
+    while len(exprs) < 700:
         e = " ".join([random_field(rng, 0, 59), random_field(rng, 0, 23), random_field(rng, 1, 28 if rng.random() < 0.8 else 31),
                       random_field(rng, 1, 12, MONTHS), random_field(rng, 0, 6, DAYS)])
         if e not in exprs:
@@ -235,13 +262,17 @@ def main():
             edge = any(base - timedelta(hours=3) <= t <= last + timedelta(hours=3) for t in edges[zone]) or \
                 bool(transitions(zone, base - timedelta(hours=3), last + timedelta(hours=3)))
             rows.append({"expression": expr, "zone": zone, "after": fmt(base), "croniter": cro, "systemd": sysd,
-                         "reference": ref, "dst_edge": edge,
+                         "reference": ref, "dst_edge": edge, "star_step_day": star_step_day(expr),
                          "matches": [n for n, v in (("croniter", cro), ("systemd", sysd)) if v == ref]})
     with open(OUT, "w") as f:
         for row in rows:
             f.write(json.dumps(row, separators=(",", ":")) + "\n")
     edge_rows = [r for r in rows if r["dst_edge"]]
-    print(f"{len(rows)} rows ({len(edge_rows)} at DST edges) -> {os.path.relpath(OUT)}")
+    named = sum(has_names(r["expression"]) for r in rows)
+    print(f"{len(rows)} rows ({len(edge_rows)} at DST edges, {named} with names) -> {os.path.relpath(OUT)}")
+    for name in ("croniter", "systemd"):
+        have = [r for r in rows if r[name] is not None]
+        print(f"  overall, {name} answers {len(have)} rows and agrees with the contract in {sum(name in r['matches'] for r in have)}")
     for name in ("croniter", "systemd"):
         have = [r for r in edge_rows if r[name] is not None]
         print(f"  at DST edges, {name} agrees with the contract in {sum(name in r['matches'] for r in have)} of {len(have)}")

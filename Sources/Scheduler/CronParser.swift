@@ -134,7 +134,9 @@ public enum CronParser {
             CronError(field: field.name, token: token ?? item, column: column, message: message)
         }
         guard !item.isEmpty else { throw fail("empty list item; allowed: \(field.allowed)") }
-        if let quartz = item.first(where: { "LW#?".contains($0) }) {
+        // `#` and `?` never occur in this dialect; L and W only inside names (JUL, WED), so those
+        // two are judged per value, in `value(_:_:column:)`, once a name has had its chance.
+        if let quartz = item.first(where: { $0 == "#" || $0 == "?" }) {
             throw fail("Quartz syntax '\(quartz)' is not supported; allowed: \(field.allowed)")
         }
         let parts = item.split(separator: "/", omittingEmptySubsequences: false)
@@ -168,14 +170,20 @@ public enum CronParser {
     }
 
     private static func value(_ text: String, _ field: Field, column: Int) throws(CronError) -> Int {
-        if let n = Int(text), text.allSatisfy(\.isASCII) {
-            guard field.range.contains(n) else {
+        if !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            guard let n = Int(text), field.range.contains(n) else {
                 throw CronError(field: field.name, token: text, column: column, message: "out of range; allowed: \(field.allowed)")
             }
             return n
         }
-        if let index = field.names.firstIndex(of: text.uppercased()) {
+        // Names match in any ASCII case, as in Vixie cron, croniter and systemd; `uppercased()`
+        // alone would also fold non-ASCII letters such as 'ſ' into a name.
+        if text.utf8.allSatisfy({ $0 < 0x80 }), let index = field.names.firstIndex(of: text.uppercased()) {
             return index + field.nameBase
+        }
+        if let quartz = text.uppercased().first(where: { $0 == "L" || $0 == "W" }) {
+            throw CronError(field: field.name, token: text, column: column,
+                            message: "Quartz syntax '\(quartz)' is not supported; allowed: \(field.allowed)")
         }
         throw CronError(field: field.name, token: text, column: column, message: "not a number or name; allowed: \(field.allowed)")
     }
