@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Scheduler", targets: ["Scheduler"]),
         .library(name: "AzureClient", targets: ["AzureClient"]),
         .library(name: "AzureSimulator", targets: ["AzureSimulator"]),
+        .library(name: "Orchestration", targets: ["Orchestration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,10 +53,19 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The config and the orchestrator that runs slots to their end; the executable only wires it.
+        .target(
+            name: "Orchestration",
+            dependencies: [
+                "JobJournal", "Scheduler", "AzureClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "CSystemd",
+                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AzureClient
 import Foundation
+import Orchestration
 
 /// `imagebuildd check-config`: everything that can be checked without Azure.
 struct CheckConfig: AsyncParsableCommand {

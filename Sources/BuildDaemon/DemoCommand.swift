@@ -2,6 +2,7 @@ import ArgumentParser
 import AzureClient
 import AzureSimulator
 import Foundation
+import Orchestration
 import JobJournal
 import Logging
 

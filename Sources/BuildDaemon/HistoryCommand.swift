@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orchestration
 import JobJournal
 
 /// `imagebuildd history`: recent runs from the journal, read-only (safe while the daemon runs).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orchestration
 import JobJournal
 
 /// `imagebuildd journal …`: inspect and repair the job journal.

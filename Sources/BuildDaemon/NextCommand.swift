@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Orchestration
 import Scheduler
 
 /// `imagebuildd next`: the fire times a cron expression gives, one RFC 3339 UTC instant a line.

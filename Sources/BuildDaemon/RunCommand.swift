@@ -1,6 +1,7 @@
 import ArgumentParser
 import AzureClient
 import Foundation
+import Orchestration
 import JobJournal
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AzureSimulator
 import Foundation
+import Orchestration
 
 /// `imagebuildd simulate`: the in-tree ARM simulator as a standalone server for users' own tooling.
 struct Simulate: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+import Orchestration
 import JobJournal
 import Logging
 import ServiceLifecycle

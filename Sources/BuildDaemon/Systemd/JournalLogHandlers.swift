@@ -1,5 +1,6 @@
 import CSystemd
 import Foundation
+import Orchestration
 import Logging
 
 /// The fixed MESSAGE_ID of each event the daemon logs, as the journald catalog documents them.

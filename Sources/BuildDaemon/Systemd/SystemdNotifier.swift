@@ -1,5 +1,6 @@
 import CSystemd
 import Foundation
+import Orchestration
 
 /// `sd_notify` for Type=notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING, EXTEND_TIMEOUT_USEC.
 /// Every call is a no-op when `NOTIFY_SOCKET` is unset (not started by systemd).

@@ -2,8 +2,8 @@ import Foundation
 
 /// The next slot of every schedule, earliest first (a binary min-heap), so one timer serves them all:
 /// the daemon sleeps until the head and nothing else wakes it.
-struct SlotQueue {
-    struct Entry {
+public struct SlotQueue {
+    public struct Entry {
         var fireAt: Date
         var slot: Date
         var schedule: Int
@@ -11,10 +11,10 @@ struct SlotQueue {
 
     private var heap: [Entry] = []
 
-    var first: Entry? { heap.first }
-    var count: Int { heap.count }
+    public var first: Entry? { heap.first }
+    public var count: Int { heap.count }
 
-    mutating func push(_ entry: Entry) {
+    public mutating func push(_ entry: Entry) {
         heap.append(entry)
         var child = heap.count - 1
         while child > 0 {
@@ -26,7 +26,7 @@ struct SlotQueue {
     }
 
     @discardableResult
-    mutating func pop() -> Entry? {
+    public mutating func pop() -> Entry? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
         let top = heap.removeLast()

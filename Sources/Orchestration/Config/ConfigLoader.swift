@@ -4,24 +4,29 @@ import Scheduler
 import Yams
 
 /// A config problem, located: `file:line:column: key: what was expected`.
-struct ConfigError: Error, CustomStringConvertible, Sendable {
-    var file: String
-    var line: Int
-    var column: Int
-    var key: String
-    var message: String
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var key: String
+    public var message: String
 
-    var description: String {
+    public var description: String {
         "\(file):\(line):\(column): \(key.isEmpty ? "" : key + ": ")\(message)"
     }
 }
 
 /// Reads and validates the YAML config. Every rejection names file:line:column and the key.
-struct ConfigLoader {
-    let file: String
-    var environment: [String: String] = ProcessInfo.processInfo.environment
+public struct ConfigLoader {
+    public let file: String
+    public var environment: [String: String]
 
-    func load() throws(ConfigError) -> DaemonConfig {
+    public init(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.file = file
+        self.environment = environment
+    }
+
+    public func load() throws(ConfigError) -> DaemonConfig {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigError(file: file, line: 0, column: 0, key: "", message: "cannot read the file")
         }
@@ -31,7 +36,7 @@ struct ConfigLoader {
         return try parse(text)
     }
 
-    func parse(_ text: String) throws(ConfigError) -> DaemonConfig {
+    public func parse(_ text: String) throws(ConfigError) -> DaemonConfig {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -81,7 +86,7 @@ struct ConfigLoader {
     // MARK: Sections
 
     /// The keys that may appear in `defaults:` and be overridden per schedule.
-    struct Defaults {
+    public struct Defaults {
         static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll"]
         var timezone = "UTC"
         var overlap = OverlapPolicy.skip
@@ -208,11 +213,11 @@ struct ConfigLoader {
 
     // MARK: Typed scalars
 
-    func located(_ node: Node, _ key: String, _ message: String) -> ConfigError {
+    public func located(_ node: Node, _ key: String, _ message: String) -> ConfigError {
         ConfigError(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, key: key, message: message)
     }
 
-    func mapping(_ node: Node, _ path: String, allowed: [String]) throws(ConfigError) -> [String: Node] {
+    public func mapping(_ node: Node, _ path: String, allowed: [String]) throws(ConfigError) -> [String: Node] {
         guard case .mapping(let pairs) = node else { throw located(node, path, "expected a mapping of keys to values") }
         var result: [String: Node] = [:]
         for (keyNode, value) in pairs {
@@ -227,12 +232,12 @@ struct ConfigLoader {
         return result
     }
 
-    func string(_ node: Node, _ key: String) throws(ConfigError) -> String {
+    public func string(_ node: Node, _ key: String) throws(ConfigError) -> String {
         guard let scalar = node.scalar else { throw located(node, key, "expected a single value, not a list or mapping") }
         return scalar.string
     }
 
-    func integer(_ node: Node, _ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+    public func integer(_ node: Node, _ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         let text = try string(node, key)
         guard let value = Int(text), range.contains(value) else {
             throw located(node, key, "\"\(text)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -240,7 +245,7 @@ struct ConfigLoader {
         return value
     }
 
-    func duration(_ node: Node, _ key: String, expected: String = "a duration such as 90s, 15m or 4h") throws(ConfigError) -> Duration {
+    public func duration(_ node: Node, _ key: String, expected: String = "a duration such as 90s, 15m or 4h") throws(ConfigError) -> Duration {
         let text = try string(node, key)
         guard let value = Duration.parseConfig(text) else { throw located(node, key, "\"\(text)\" is not \(expected)") }
         return value

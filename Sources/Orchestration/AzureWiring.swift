@@ -3,9 +3,9 @@ import Foundation
 import Logging
 
 /// Builds the ARM client the config describes.
-enum AzureWiring {
+public enum AzureWiring {
     /// The credential for `azure.credential`, checking offline that its inputs exist.
-    static func credential(_ azure: AzureSettings, transport: any HTTPTransport,
+    public static func credential(_ azure: AzureSettings, transport: any HTTPTransport,
                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(AzureError) -> any TokenCredential {
         switch azure.credential {
         case .clientSecret:
@@ -35,7 +35,7 @@ enum AzureWiring {
         }
     }
 
-    static func client(_ azure: AzureSettings, transport: any HTTPTransport, logger: Logger,
+    public static func client(_ azure: AzureSettings, transport: any HTTPTransport, logger: Logger,
                        clock: any DaemonClock = SystemClock()) throws(AzureError) -> ImageTemplatesClient {
         let configuration = AzureClientConfiguration(resourceManagerEndpoint: azure.resourceManagerEndpoint, audience: azure.audience,
                                                      apiVersion: azure.apiVersion, userAgent: "imagebuildd")

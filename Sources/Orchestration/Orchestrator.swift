@@ -10,8 +10,8 @@ import Scheduler
 /// One timer task sleeps until the earliest slot of any schedule; each due slot and each build gets
 /// a task of its own, which sleeps until its next poll or deadline. The actor serializes their
 /// decisions (overlap, concurrency).
-actor Orchestrator {
-    let journal: Journal
+public actor Orchestrator {
+    public let journal: Journal
     let client: ImageTemplatesClient
     let clock: any DaemonClock
     let logger: Logger
@@ -39,7 +39,7 @@ actor Orchestrator {
     /// Azure's clock and ours may differ a little; a run that started this much before our request is still ours.
     static let clockTolerance: TimeInterval = 60
 
-    init(config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, clock: any DaemonClock, logger: Logger) {
+    public init(config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, clock: any DaemonClock, logger: Logger) {
         self.config = config
         self.journal = journal
         self.client = client
@@ -51,7 +51,7 @@ actor Orchestrator {
 
     /// Adopts every open run (polling each once), reconciles requests without an answer, runs the
     /// latest missed slot per schedule, then starts the schedule loops. Returns when ready.
-    func start() async throws {
+    public func start() async throws {
         let state = journal.state
         let open = state.openRuns.sorted(by: { $0.key < $1.key })
         for (index, (key, run)) in open.enumerated() {
@@ -83,7 +83,7 @@ actor Orchestrator {
     }
 
     /// Stops scheduling and polling; builds go on in Azure and are adopted at the next start.
-    func stop() async {
+    public func stop() async {
         stopped = true
         watchdogTask?.cancel()
         timer?.cancel()
@@ -93,19 +93,19 @@ actor Orchestrator {
     }
 
     /// Who learns that the journal could not be written (the daemon then stops; systemd restarts it).
-    func setFatalHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
+    public func setFatalHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
         fatalHandler = handler
     }
 
     /// Who hears the status line when it changes, and progress during a long start-up.
-    func setStatusHandlers(status: @escaping @Sendable (String) -> Void, progress: @escaping @Sendable (String) -> Void) {
+    public func setStatusHandlers(status: @escaping @Sendable (String) -> Void, progress: @escaping @Sendable (String) -> Void) {
         statusHandler = status
         progressHandler = progress
     }
 
     /// Pings from inside the actor every `interval`: if the actor is wedged, the pings stop and
     /// systemd's watchdog restarts the daemon. Real time, whatever the scheduling clock.
-    func startWatchdog(every interval: Duration, ping: @escaping @Sendable () -> Void) {
+    public func startWatchdog(every interval: Duration, ping: @escaping @Sendable () -> Void) {
         watchdogTask = Task { [weak self] in
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { return }
@@ -121,7 +121,7 @@ actor Orchestrator {
     }
 
     /// The one line `systemctl status` shows.
-    func statusLine() -> String {
+    public func statusLine() -> String {
         var parts = ["\(active.count) build\(active.count == 1 ? "" : "s") running"]
         if !waitingForCapacity.isEmpty { parts.append("\(waitingForCapacity.count) waiting for capacity") }
         if let next = nextSlot() { parts.append("next: \(next.schedule) (\(next.template)) at \(RFC3339.string(next.at))") }
@@ -131,16 +131,16 @@ actor Orchestrator {
     }
 
     /// Swaps in a new configuration: schedule loops restart; running builds keep their settings.
-    func reload(_ newConfig: DaemonConfig) {
+    public func reload(_ newConfig: DaemonConfig) {
         config = newConfig
         startTimer()
     }
 
     /// Running builds, for the status line.
-    var runningCount: Int { active.count }
+    public var runningCount: Int { active.count }
 
     /// The next slot of any schedule after `now`, for the status line.
-    func nextSlot() -> (schedule: String, template: String, at: Date)? {
+    public func nextSlot() -> (schedule: String, template: String, at: Date)? {
         let now = clock.now()
         return config.schedules.compactMap { s in s.cron.next(after: now).map { (s.name, s.target.name, $0) } }.min { $0.at < $1.at }
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The daemon's only source of time, so tests and the demo can compress days into seconds.
-protocol DaemonClock: Sendable {
+public protocol DaemonClock: Sendable {
     func now() -> Date
     /// Sleeps until `instant` on this clock (returns at once if it has passed). Throws on cancellation.
     func sleep(until instant: Date) async throws
@@ -9,16 +9,18 @@ protocol DaemonClock: Sendable {
 
 extension DaemonClock {
     /// Sleeps for `duration` of this clock's time.
-    func sleep(for duration: Duration) async throws {
+    public func sleep(for duration: Duration) async throws {
         try await sleep(until: now().addingTimeInterval(duration.seconds))
     }
 }
 
 /// Wall-clock time: slots are civil times, so the clock that matters is the one people read.
-struct SystemClock: DaemonClock {
-    func now() -> Date { Date() }
+public struct SystemClock: DaemonClock {
+    public init() {}
 
-    func sleep(until instant: Date) async throws {
+    public func now() -> Date { Date() }
+
+    public func sleep(until instant: Date) async throws {
         let seconds = instant.timeIntervalSinceNow
         if seconds > 0 { try await Task.sleep(for: .seconds(seconds)) }
     }
@@ -28,22 +30,28 @@ struct SystemClock: DaemonClock {
 /// separate processes (the daemon after a restart, the simulator, a test) agree on it.
 ///
 /// Set through `IMAGEBUILDD_TIME_SCALE=scale[@origin-RFC3339[@real-unix-seconds]]`; for tests and the demo only.
-struct ScaledClock: DaemonClock {
-    var origin: Date
-    var realOrigin: Date
-    var scale: Double
+public struct ScaledClock: DaemonClock {
+    public var origin: Date
+    public var realOrigin: Date
+    public var scale: Double
 
-    func now() -> Date {
+    public init(origin: Date, realOrigin: Date, scale: Double) {
+        self.origin = origin
+        self.realOrigin = realOrigin
+        self.scale = scale
+    }
+
+    public func now() -> Date {
         origin.addingTimeInterval(Date().timeIntervalSince(realOrigin) * scale)
     }
 
-    func sleep(until instant: Date) async throws {
+    public func sleep(until instant: Date) async throws {
         let seconds = instant.timeIntervalSince(now()) / scale
         if seconds > 0 { try await Task.sleep(for: .seconds(seconds)) }
     }
 
     /// Parses the environment form; nil when `text` is malformed.
-    static func parse(_ text: String) -> ScaledClock? {
+    public static func parse(_ text: String) -> ScaledClock? {
         let parts = text.split(separator: "@").map(String.init)
         guard let scale = Double(parts[0]), scale > 0 else { return nil }
         let now = Date()
@@ -54,7 +62,7 @@ struct ScaledClock: DaemonClock {
     }
 
     /// The environment form of this clock.
-    var environmentValue: String {
+    public var environmentValue: String {
         "\(scale)@\(RFC3339.string(origin))@\(realOrigin.timeIntervalSince1970)"
     }
 }

@@ -1,16 +1,16 @@
 import Foundation
 
 /// RFC 3339 instants as the CLI prints and reads them.
-enum RFC3339 {
+public enum RFC3339 {
     /// UTC with a `Z`, with milliseconds only when there are some.
-    static func string(_ date: Date) -> String {
+    public static func string(_ date: Date) -> String {
         let millis = Int((date.timeIntervalSince1970 * 1000).rounded()) % 1000
         let style = Date.ISO8601FormatStyle(includingFractionalSeconds: millis != 0, timeZone: TimeZone(identifier: "UTC")!)
         return date.formatted(style)
     }
 
     /// Local time with its numeric offset, e.g. `2027-03-28T03:00:00+02:00`.
-    static func local(_ date: Date, offsetSeconds: Int) -> String {
+    public static func local(_ date: Date, offsetSeconds: Int) -> String {
         let shifted = string(date.addingTimeInterval(Double(offsetSeconds)))
         let sign = offsetSeconds < 0 ? "-" : "+"
         let a = abs(offsetSeconds)
@@ -19,7 +19,7 @@ enum RFC3339 {
     }
 
     /// Accepts `Z` or a numeric offset, with or without fractional seconds.
-    static func parse(_ text: String) -> Date? {
+    public static func parse(_ text: String) -> Date? {
         for fractional in [false, true] {
             if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: fractional).parse(text) { return date }
         }

@@ -3,12 +3,12 @@ import Foundation
 import Scheduler
 
 /// How `build_timeout` is set: from the template's `buildTimeoutInMinutes`, or fixed.
-enum BuildTimeout: Sendable, Equatable {
+public enum BuildTimeout: Sendable, Equatable {
     case template
     case fixed(Duration)
 
     /// The timeout for a template whose `buildTimeoutInMinutes` is `minutes` (0 or nil means 240).
-    func seconds(templateMinutes minutes: Int?) -> Int64 {
+    public func seconds(templateMinutes minutes: Int?) -> Int64 {
         switch self {
         case .template: Int64((minutes ?? 0) > 0 ? minutes! : 240) * 60
         case .fixed(let duration): duration.components.seconds
@@ -17,56 +17,56 @@ enum BuildTimeout: Sendable, Equatable {
 }
 
 /// Exponential polling of a running build.
-struct PollSettings: Sendable, Equatable {
-    var initial: Duration
-    var max: Duration
-    var multiplier: Double
+public struct PollSettings: Sendable, Equatable {
+    public var initial: Duration
+    public var max: Duration
+    public var multiplier: Double
 }
 
 /// The `azure:` section.
-struct AzureSettings: Sendable, Equatable {
-    enum CredentialKind: String, Sendable, CaseIterable { case clientSecret = "client-secret", workloadIdentity = "workload-identity",
+public struct AzureSettings: Sendable, Equatable {
+    public enum CredentialKind: String, Sendable, CaseIterable { case clientSecret = "client-secret", workloadIdentity = "workload-identity",
                                                            managedIdentity = "managed-identity", `default` }
-    var resourceManagerEndpoint = URL(string: "https://management.azure.com")!
-    var authorityHost = URL(string: "https://login.microsoftonline.com")!
-    var audience = "https://management.azure.com/"
-    var caFile: String?
-    var apiVersion = AzureClientConfiguration.defaultAPIVersion
-    var credential = CredentialKind.default
-    var tenantID: String?
-    var clientID: String?
-    var clientSecretFile: String?
+    public var resourceManagerEndpoint = URL(string: "https://management.azure.com")!
+    public var authorityHost = URL(string: "https://login.microsoftonline.com")!
+    public var audience = "https://management.azure.com/"
+    public var caFile: String?
+    public var apiVersion = AzureClientConfiguration.defaultAPIVersion
+    public var credential = CredentialKind.default
+    public var tenantID: String?
+    public var clientID: String?
+    public var clientSecretFile: String?
 }
 
 /// One scheduled template with every default resolved.
-struct ScheduleConfig: Sendable {
-    var name: String
-    var target: ImageTemplateID
-    var cron: CronSchedule
-    var timezone: String
-    var overlap: OverlapPolicy
-    var catchUp: Duration
-    var jitter: Duration
-    var buildTimeout: BuildTimeout
-    var cancelWait: Duration
-    var poll: PollSettings
+public struct ScheduleConfig: Sendable {
+    public var name: String
+    public var target: ImageTemplateID
+    public var cron: CronSchedule
+    public var timezone: String
+    public var overlap: OverlapPolicy
+    public var catchUp: Duration
+    public var jitter: Duration
+    public var buildTimeout: BuildTimeout
+    public var cancelWait: Duration
+    public var poll: PollSettings
 }
 
 /// The whole configuration file, validated.
-struct DaemonConfig: Sendable {
-    var file: String
-    var azure: AzureSettings
-    var stateDirectory: String
-    var maxConcurrentBuilds: Int
-    var schedules: [ScheduleConfig]
+public struct DaemonConfig: Sendable {
+    public var file: String
+    public var azure: AzureSettings
+    public var stateDirectory: String
+    public var maxConcurrentBuilds: Int
+    public var schedules: [ScheduleConfig]
 }
 
 extension Duration {
     /// Seconds as a floating-point number.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 
     /// `90s`, `15m`, `4h`, `1h30m`.
-    static func parseConfig(_ text: String) -> Duration? {
+    public static func parseConfig(_ text: String) -> Duration? {
         guard !text.isEmpty, text.range(of: #"^(\d+[smh])+$"#, options: .regularExpression) != nil else { return nil }
         var total: Int64 = 0
         var number: Int64 = 0
@@ -87,7 +87,7 @@ extension Duration {
     }
 
     /// The shortest config spelling (`4h`, `90s`).
-    var configText: String {
+    public var configText: String {
         let s = components.seconds
         if s > 0, s % 3600 == 0 { return "\(s / 3600)h" }
         if s > 0, s % 60 == 0 { return "\(s / 60)m" }
