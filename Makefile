@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libsystemd-dev pkg-config
 
-.PHONY: deps demo test bench build release install e2e clean
+.PHONY: deps demo test bench fuzz build release install e2e clean
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -32,6 +32,10 @@ test: deps
 	$(SWIFT) test --skip-build
 	scripts/sdk-check.sh
 
+# Every libFuzzer target (Fuzz/) for FUZZ_SECONDS each (default 60); crashers land in Fuzz/Regressions.
+fuzz: deps
+	scripts/fuzz.sh
+
 # Benchmarks with their peers in the same run (SQLite, robfig/cron); installs what they need.
 bench: deps
 	scripts/bench.sh
@@ -50,4 +54,4 @@ e2e: deps
 	scripts/e2e.sh
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Fuzz/.build .fuzz-work

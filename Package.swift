@@ -10,7 +10,9 @@ let package = Package(
         .library(name: "Scheduler", targets: ["Scheduler"]),
         .library(name: "AzureClient", targets: ["AzureClient"]),
         .library(name: "AzureSimulator", targets: ["AzureSimulator"]),
+        .library(name: "RunLifecycle", targets: ["RunLifecycle"]),
         .library(name: "Orchestration", targets: ["Orchestration"]),
+        .library(name: "FuzzProperties", targets: ["FuzzProperties"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,15 +55,19 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The run lifecycle as a pure state machine, the admission ledger and the slot timer: no clock, no I/O.
+        .target(name: "RunLifecycle", dependencies: ["JobJournal", "Scheduler"]),
         // The config and the orchestrator that runs slots to their end; the executable only wires it.
         .target(
             name: "Orchestration",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient",
+                "JobJournal", "Scheduler", "AzureClient", "RunLifecycle",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
+        .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
@@ -92,6 +98,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),
         .testTarget(
             name: "AzureClientTests",

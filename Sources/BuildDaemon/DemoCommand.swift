@@ -74,8 +74,12 @@ struct Demo: AsyncParsableCommand {
         let journal = try Journal(directory: stateDirectory + "/journal")
         let orchestrator = Orchestrator(config: config, journal: journal, client: client, clock: clock, logger: logger)
         try await orchestrator.start()
-        try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
-        await orchestrator.stop()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await orchestrator.run() }
+            try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
+            group.cancelAll()
+            try await group.waitForAll()
+        }
         await journal.close()
         try await transport.shutdown()
         try await simulator.shutdown()

@@ -176,3 +176,24 @@ public struct CronSchedule: Sendable, Hashable {
         return candidate
     }
 }
+
+/// The parsed fields as bit sets (bit n set = value n allowed; day-of-week 0 = Sunday), so a checker
+/// written apart from `next(after:)` can walk time itself and compare.
+public struct CronFieldSets: Sendable, Equatable {
+    public var minutes: UInt64
+    public var hours: UInt32
+    public var daysOfMonth: UInt32
+    public var months: UInt16
+    public var daysOfWeek: UInt8
+    /// Both true: a day matches when either day field does (Vixie cron's OR).
+    public var domRestricted: Bool
+    public var dowRestricted: Bool
+}
+
+extension CronSchedule {
+    /// The fields this schedule was parsed into.
+    public var fieldSets: CronFieldSets {
+        CronFieldSets(minutes: minutes, hours: hours, daysOfMonth: daysOfMonth, months: months, daysOfWeek: daysOfWeek,
+                      domRestricted: domRestricted, dowRestricted: dowRestricted)
+    }
+}

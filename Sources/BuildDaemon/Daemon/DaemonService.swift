@@ -29,7 +29,7 @@ struct DaemonService: Service {
                                              progress: { notifier.extendTimeout(.seconds(30), status: $0) })
         try await orchestrator.start()
         if let interval = SystemdNotifier.watchdogInterval() {
-            await orchestrator.startWatchdog(every: interval) { notifier.watchdog() }
+            await orchestrator.setWatchdog(every: interval) { notifier.watchdog() }
         }
         // Recovery and config parsing leave freed heap behind; an idle daemon should not carry it.
         _ = glibcMallocTrim(0)
@@ -39,22 +39,28 @@ struct DaemonService: Service {
         notifier.ready(status: await orchestrator.statusLine())
         var fatal: (any Error)?
         await withGracefulShutdownHandler {
-            for await event in events {
-                switch event {
-                case .reload:
-                    notifier.reloading()
-                    await reload()
-                    notifier.ready(status: await orchestrator.statusLine())
-                case .fatal(let error):
-                    fatal = error
-                    continuation.finish()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do { try await orchestrator.run() } catch { continuation.yield(.fatal(error)) }
                 }
+                for await event in events {
+                    switch event {
+                    case .reload:
+                        notifier.reloading()
+                        await reload()
+                        notifier.ready(status: await orchestrator.statusLine())
+                    case .fatal(let error):
+                        fatal = error
+                        continuation.finish()
+                    }
+                }
+                // SIGTERM or a journal failure: stop scheduling and polling; builds go on in Azure.
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             notifier.stopping()
             continuation.finish()
         }
-        await orchestrator.stop()
         await orchestrator.journal.close()
         if let fatal { throw fatal }
         logger.notice("stopped; running builds continue in Azure and are adopted at the next start")

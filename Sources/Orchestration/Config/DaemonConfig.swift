@@ -1,5 +1,7 @@
 import AzureClient
 import Foundation
+import JobJournal
+import RunLifecycle
 import Scheduler
 
 /// How `build_timeout` is set: from the template's `buildTimeoutInMinutes`, or fixed.
@@ -92,5 +94,42 @@ extension Duration {
         if s > 0, s % 3600 == 0 { return "\(s / 3600)h" }
         if s > 0, s % 60 == 0 { return "\(s / 60)m" }
         return "\(s)s"
+    }
+}
+
+extension ScheduleConfig {
+    /// What the state machine follows for this schedule's runs.
+    public var runPolicy: RunPolicy {
+        RunPolicy(overlap: overlap, cancelWait: cancelWait.seconds, giveUpAfter: max(catchUp.seconds, 3600),
+                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier)
+    }
+
+    /// What the slot timer needs.
+    public var timerSchedule: SlotTimer.Schedule {
+        SlotTimer.Schedule(name: name, cron: cron, jitter: jitter, catchUp: catchUp)
+    }
+
+    /// Where this schedule's slots build, as the journal records it.
+    public var buildTarget: BuildTarget { target.buildTarget }
+}
+
+extension ConfigLoader.Defaults {
+    /// The settings of runs whose schedule has left the config: they still finish.
+    public var runPolicy: RunPolicy {
+        RunPolicy(overlap: overlap, cancelWait: cancelWait.seconds, giveUpAfter: max(catchUp.seconds, 3600),
+                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier)
+    }
+}
+
+// The journal's target and ARM's resource id: the one place they convert.
+extension ImageTemplateID {
+    public var buildTarget: BuildTarget {
+        BuildTarget(subscriptionID: subscriptionID, resourceGroup: resourceGroup, template: name)
+    }
+}
+
+extension BuildTarget {
+    public var templateID: ImageTemplateID {
+        ImageTemplateID(subscriptionID: subscriptionID, resourceGroup: resourceGroup, name: template)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// The next slot of every schedule, earliest first (a binary min-heap), so one timer serves them all:
 /// the daemon sleeps until the head and nothing else wakes it.
-public struct SlotQueue {
-    public struct Entry {
+struct SlotQueue: Sendable {
+    struct Entry: Sendable {
         var fireAt: Date
         var slot: Date
         var schedule: Int
@@ -11,10 +11,10 @@ public struct SlotQueue {
 
     private var heap: [Entry] = []
 
-    public var first: Entry? { heap.first }
-    public var count: Int { heap.count }
+    var first: Entry? { heap.first }
+    var count: Int { heap.count }
 
-    public mutating func push(_ entry: Entry) {
+    mutating func push(_ entry: Entry) {
         heap.append(entry)
         var child = heap.count - 1
         while child > 0 {
@@ -26,7 +26,7 @@ public struct SlotQueue {
     }
 
     @discardableResult
-    public mutating func pop() -> Entry? {
+    mutating func pop() -> Entry? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
         let top = heap.removeLast()

@@ -1,0 +1,23 @@
+import Orchestration
+
+/// YAML bytes → a config, or an error located at `file:line:column` inside the file; never a trap.
+public enum ConfigProperty {
+    static let maxLength = 4096
+
+    public static func check(_ data: [UInt8]) -> PropertyFailure? {
+        guard data.count <= maxLength else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        // No environment: the state directory and secrets must come from the file or defaults.
+        let loader = ConfigLoader(file: "fuzz.yaml", environment: [:])
+        do {
+            _ = try loader.parse(text)
+        } catch {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+            guard error.line >= 1, error.line <= lines + 1, error.column >= 1,
+                  error.description.hasPrefix("fuzz.yaml:\(error.line):\(error.column): ") else {
+                return PropertyFailure("error not located inside the file (\(lines) lines): \(error)")
+            }
+        }
+        return nil
+    }
+}

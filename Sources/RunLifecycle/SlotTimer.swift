@@ -1,0 +1,80 @@
+import Foundation
+import Scheduler
+
+/// When each schedule's slots come due: one heap of next slots (with jitter) for every schedule, and
+/// the catch-up rule after downtime. No clock inside: `now` is always a parameter.
+public struct SlotTimer: Sendable {
+    /// What the timer needs of a schedule.
+    public struct Schedule: Sendable {
+        public var name: String
+        public var cron: CronSchedule
+        public var jitter: Duration
+        public var catchUp: Duration
+
+        public init(name: String, cron: CronSchedule, jitter: Duration, catchUp: Duration) {
+            self.name = name
+            self.cron = cron
+            self.jitter = jitter
+            self.catchUp = catchUp
+        }
+    }
+
+    /// A slot that is due.
+    public struct Due: Sendable, Equatable {
+        /// Index into the schedules the timer was made with.
+        public var schedule: Int
+        public var slot: Date
+    }
+
+    public let schedules: [Schedule]
+    private var queue = SlotQueue()
+    /// Schedules that have no fire time within five years, to be reported once.
+    public private(set) var exhausted: [String] = []
+
+    /// Each schedule's first slot after `now` and after the last slot the journal has for it.
+    public init(schedules: [Schedule], now: Date, lastSlot: (String) -> Date?) {
+        self.schedules = schedules
+        for index in schedules.indices {
+            enqueue(index, after: max(now, lastSlot(schedules[index].name) ?? .distantPast))
+        }
+    }
+
+    /// When the earliest slot fires (its jitter included).
+    public var nextFireAt: Date? { queue.first?.fireAt }
+
+    /// The next slot of any schedule, for the status line.
+    public var nextSlot: Due? { queue.first.map { Due(schedule: $0.schedule, slot: $0.slot) } }
+
+    /// Every slot whose fire time has come, earliest first; each schedule's next slot takes its place.
+    public mutating func popDue(now: Date) -> [Due] {
+        var due: [Due] = []
+        while let head = queue.first, head.fireAt <= now {
+            queue.pop()
+            due.append(Due(schedule: head.schedule, slot: head.slot))
+            enqueue(head.schedule, after: head.slot)
+        }
+        return due
+    }
+
+    /// After downtime: per schedule, only the latest missed slot, and only within its catch-up window.
+    /// Slots before a schedule first appeared (no last slot: it appears now) never count.
+    public static func missedSlots(_ schedules: [Schedule], now: Date, lastSlot: (String) -> Date?) -> [Due] {
+        schedules.indices.compactMap { index in
+            let schedule = schedules[index]
+            let last = lastSlot(schedule.name)
+            return SchedulePolicy.latestMissedSlot(schedule.cron, lastSlot: last, firstSeen: last ?? now, now: now, window: schedule.catchUp)
+                .map { Due(schedule: index, slot: $0) }
+        }
+    }
+
+    private mutating func enqueue(_ index: Int, after cursor: Date) {
+        let schedule = schedules[index]
+        guard let slot = schedule.cron.next(after: cursor) else {
+            exhausted.append(schedule.name)
+            return
+        }
+        let jitter = Jitter.delay(schedule: schedule.name, slot: slot, maximum: schedule.jitter)
+        let seconds = Double(jitter.components.seconds) + Double(jitter.components.attoseconds) / 1e18
+        queue.push(.init(fireAt: slot.addingTimeInterval(seconds), slot: slot, schedule: index))
+    }
+}

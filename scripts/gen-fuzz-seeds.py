@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Write the fuzz targets' seed corpora under Fuzz/Corpus/<surface>/ from what the repository already
+holds: cron expressions from the oracle table and the syntax tests, the example config and variants,
+journal segments framed by this script (an independent writer of docs/journal-format.md), and the
+ARM examples' request and response bodies. Usage: python3 scripts/gen-fuzz-seeds.py"""
+import glob, hashlib, json, os, struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+CORPUS = os.path.join(ROOT, "Fuzz", "Corpus")
+
+
+def write(surface, data):
+    if isinstance(data, str):
+        data = data.encode()
+    folder = os.path.join(CORPUS, surface)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, hashlib.sha1(data).hexdigest()[:16]), "wb") as f:
+        f.write(data)
+
+
+def cron():
+    rows = [json.loads(l) for l in open(os.path.join(ROOT, "Tests/SchedulerTests/Fixtures/cron-oracles.jsonl"))]
+    exprs = sorted({r["expression"] for r in rows})
+    for e in exprs[::8]:
+        write("cron", e)
+    for e in ["@daily", "@hourly", "CRON_TZ=Europe/Berlin 30 2 * * *", "TZ=UTC 0 0 29 2 *", "0 2 * * 5L", "0 2 ? * *",
+              "0 0 15W * *", "1#2", "*/0 * * * *", "5/15 * * * *", "0 22-2 * * *", "0 0 30 2 *", "0 2 * JUL-SEP/1 MON-WED"]:
+        write("cron", e)
+
+
+def config():
+    example = open(os.path.join(ROOT, "packaging/systemd/config.yaml")).read()
+    write("config", example)
+    write("config", "schedules:\n  - name: a\n    subscription_id: 00000000-0000-0000-0000-000000000000\n"
+                    "    resource_group: rg\n    template: t\n    cron: '*/15 * * * *'\n    overlap: queue\n")
+    write("config", "defaults: {timezone: America/New_York, jitter: 5m, build_timeout: 1h30m}\nschedules: []\n")
+    write("config", "azure: {credential: managed-identity}\nstate_directory: /tmp/x\nschedules:\n  - {name: b, subscription_id: "
+                    "00000000-0000-0000-0000-000000000000, resource_group: rg, template: t, cron: \"0 2 * * WED\"}\n")
+    write("config", "schedules:\n  - name: bad\n    cron: 0 25 * * *\n")
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def frame(records):
+    out = b""
+    for seq, rec in enumerate(records, 1):
+        payload = json.dumps({"seq": seq, **rec}, separators=(",", ":")).encode()
+        out += struct.pack("<II", len(payload), crc32c(payload)) + payload
+    return out
+
+
+def journal():
+    slot, at = 1798855200000, 1798855200100
+    key = {"schedule": "ubuntu-nightly", "slot": slot}
+    run = [
+        {"at": at, "type": "slot-due", **key, "subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "images", "template": "golden"},
+        {"at": at + 5, "type": "run-requested", **key},
+        {"at": at + 900, "type": "run-accepted", **key, "build_timeout_s": 14400},
+        {"at": at + 30000, "type": "status-observed", **key, "run_state": "Running", "run_substate": "Building", "started_at": at + 800},
+        {"at": at + 60000, "type": "status-observed", **key, "run_state": "Succeeded", "started_at": at + 800, "ended_at": at + 59000},
+        {"at": at + 61000, "type": "outputs-recorded", **key, "outputs": [{"name": "img", "artifact_id": "/subscriptions/x/images/y"}]},
+        {"at": at + 61001, "type": "finished", **key, "outcome": "succeeded"},
+    ]
+    write("journal", frame(run))
+    write("journal", frame(run[:4]))
+    write("journal", frame(run)[:-7])  # torn tail
+    other = {"schedule": "win", "slot": slot}
+    write("journal", frame([
+        {"at": at, "type": "slot-due", **other, "subscription_id": "s", "resource_group": "g", "template": "t"},
+        {"at": at + 1, "type": "slot-queued", **other},
+        {"at": at + 2, "type": "slot-skipped", **other, "reason": "overlap: the previous build is still running"},
+        {"at": at + 3, "type": "cancel-requested", **key, "reason": "timeout"},
+        {"at": at + 4, "type": "cancel-observed", **key, "run_state": "Canceling"},
+        {"at": at + 5, "type": "finished", **key, "outcome": "timedOut", "message": "cancelled at the deadline"},
+    ]))
+
+
+def models():
+    for path in sorted(glob.glob(os.path.join(ROOT, "Tests/AzureClientTests/Fixtures/2025-10-01/*.json"))):
+        example = json.load(open(path))
+        bodies = [example.get("parameters", {}).get("parameters")] + [r.get("body") for r in example.get("responses", {}).values()]
+        for body in bodies:
+            if isinstance(body, dict):
+                for item in body.get("value", [body]):
+                    write("models", json.dumps(item, indent=1))
+                    if isinstance(item.get("properties"), dict) and "lastRunStatus" in item["properties"]:
+                        write("models", json.dumps(item["properties"]["lastRunStatus"]))
+
+
+if __name__ == "__main__":
+    for surface in ("cron", "config", "journal", "models"):
+        for old in glob.glob(os.path.join(CORPUS, surface, "*")):
+            os.remove(old)
+    cron(); config(); journal(); models()
+    for surface in ("cron", "config", "journal", "models"):
+        print(surface, len(os.listdir(os.path.join(CORPUS, surface))), "seeds")
