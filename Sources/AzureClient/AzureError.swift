@@ -34,6 +34,12 @@ public struct RequestIDs: Sendable, Equatable, CustomStringConvertible {
     public var requestID: String?
     public var correlationRequestID: String?
 
+    public init(clientRequestID: String, requestID: String? = nil, correlationRequestID: String? = nil) {
+        self.clientRequestID = clientRequestID
+        self.requestID = requestID
+        self.correlationRequestID = correlationRequestID
+    }
+
     public var description: String {
         "x-ms-client-request-id \(clientRequestID), x-ms-request-id \(requestID ?? "-"), x-ms-correlation-request-id \(correlationRequestID ?? "-")"
     }

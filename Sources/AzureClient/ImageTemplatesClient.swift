@@ -10,6 +10,13 @@ public struct OperationAcceptance: Sendable {
     /// When the answer arrived.
     public var acceptedAt: Date
     public var ids: RequestIDs
+
+    public init(status: Int, operationURL: URL? = nil, acceptedAt: Date, ids: RequestIDs) {
+        self.status = status
+        self.operationURL = operationURL
+        self.acceptedAt = acceptedAt
+        self.ids = ids
+    }
 }
 
 /// The ten `Microsoft.VirtualMachineImages/imageTemplates` operations over ARM REST.

@@ -14,6 +14,8 @@ import Scheduler
 /// run with work in flight. Cancelling `run()` stops them all; builds go on in Azure.
 public actor Orchestrator {
     public let journal: Journal
+    /// Tests on a manual clock wait on it for every task to be waiting on the clock.
+    nonisolated let activity: ActivityGauge?
     let client: any TemplateOperations
     let clock: any DaemonClock
     let logger: Logger
@@ -41,8 +43,10 @@ public actor Orchestrator {
         case watchdog
     }
 
-    public init(config: DaemonConfig, journal: Journal, client: any TemplateOperations, clock: any DaemonClock, logger: Logger) {
+    public init(config: DaemonConfig, journal: Journal, client: any TemplateOperations, clock: any DaemonClock, logger: Logger,
+                activity: ActivityGauge? = nil) {
         self.config = config
+        self.activity = activity
         self.journal = journal
         self.client = client
         self.clock = clock
@@ -93,9 +97,15 @@ public actor Orchestrator {
             for await spawn in spawns {
                 switch spawn {
                 case .run(let key, let generation, let effects):
-                    group.addTask { await self.drive(key, generation, effects, untilSleep: false) }
+                    group.addTask {
+                        await self.drive(key, generation, effects, untilSleep: false)
+                        self.activity?.leave()
+                    }
                 case .timer(let generation):
-                    group.addTask { await self.runTimer(generation) }
+                    group.addTask {
+                        await self.runTimer(generation)
+                        self.activity?.leave()
+                    }
                 case .watchdog:
                     group.addTask { await self.runWatchdog() }
                 }
@@ -183,10 +193,10 @@ public actor Orchestrator {
                 continue
             case .wake(let at):
                 if untilSleep {
-                    spawner.yield(.run(key, generation: generation, [effect] + pending))
+                    spawn(.run(key, generation: generation, [effect] + pending))
                     return
                 }
-                do { try await clock.sleep(until: at) } catch { return }
+                do { try await sleep(until: at) } catch { return }
                 event = .wake
             case .readTemplate, .callRun, .poll, .callCancel, .listOutputs:
                 guard let target else { return }
@@ -203,8 +213,20 @@ public actor Orchestrator {
     /// Starts work for runs other than the one being driven (a preempted run gets a new generation).
     private func dispatch<C: Collection<RunTable.Work>>(_ work: C, own: SlotKey?) {
         for item in work where item.key != own {
-            spawner.yield(.run(item.key, generation: nextGeneration(item.key), item.effects))
+            spawn(.run(item.key, generation: nextGeneration(item.key), item.effects))
         }
+    }
+
+    /// Hands work to `run()`'s task group (buffered until it runs).
+    private func spawn(_ work: Spawn) {
+        activity?.enter()
+        if case .terminated = spawner.yield(work) { activity?.leave() }
+    }
+
+    /// Sleeps on the daemon's clock. A test's manual clock, which shares the activity gauge, counts the
+    /// task idle once it is registered as a sleeper and active again when it wakes.
+    private func sleep(until instant: Date) async throws {
+        try await clock.sleep(until: instant)
     }
 
     private func nextGeneration(_ key: SlotKey) -> Int {
@@ -287,14 +309,14 @@ public actor Orchestrator {
             logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(name)"])
         }
         timerGeneration += 1
-        spawner.yield(.timer(generation: timerGeneration))
+        spawn(.timer(generation: timerGeneration))
     }
 
     /// Sleeps until the earliest slot of any schedule, fires what is due, and again. A reload starts a
     /// new timer; this one then ends at its next wake.
     private func runTimer(_ generation: Int) async {
         while generation == timerGeneration, let at = timer.nextFireAt {
-            do { try await clock.sleep(until: at) } catch { return }
+            do { try await sleep(until: at) } catch { return }
             guard generation == timerGeneration, !Task.isCancelled else { return }
             let now = clock.now()
             for due in timer.popDue(now: now) {

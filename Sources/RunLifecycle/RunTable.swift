@@ -52,8 +52,13 @@ public struct RunTable: Sendable {
 
         // An older slot of this template that has nothing in Azure yet is superseded: only the newest matters.
         if let olderKey = occupant[template] ?? waiting.first(where: { runs[$0]?.template == template }) ?? pending[template],
-           let older = runs[olderKey], !older.phase.mayHaveBuild, olderKey < key {
+           let older = runs[olderKey], !older.phase.mayHaveBuild, older.key.slot < key.slot {
             others += close(olderKey, reason: "superseded by the slot at \(iso(key.slot)) before its Run was sent", now: now)
+        }
+        if let holderKey = occupant[template], let holder = runs[holderKey], !holder.phase.mayHaveBuild {
+            // Another schedule's slot for this template at the same instant is already starting: one build serves both.
+            own += RunMachine.skip(&run, reason: "overlap: \(holderKey.schedule)'s slot at the same time is already starting this template")
+            return [Work(key: key, effects: own)] + others
         }
         if let holderKey = occupant[template], let holder = runs[holderKey] {
             switch SchedulePolicy.overlap(policy.overlap, buildRunning: true, slotPending: pending[template] != nil) {

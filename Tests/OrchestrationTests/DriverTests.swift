@@ -1,0 +1,223 @@
+import AzureClient
+import Foundation
+import JobJournal
+import Logging
+import Orchestration
+import Synchronization
+import Testing
+
+/// The real orchestrator, in process, on a manual clock against an in-process ARM: what a process
+/// shows (signals, systemd, TLS) stays in BuildDaemonTests.
+@Suite struct DriverTests {
+    static let t0 = Date(timeIntervalSince1970: 1_798_761_600)  // 2027-01-01T00:00:00Z
+
+    final class World: Sendable {
+        let activity = ActivityGauge()
+        let clock: ManualClock
+        let arm: FakeARM
+        let directory: String
+        let lines = LogLines()
+        let config: DaemonConfig
+
+        init(yaml: String, templates: [String: FakeARM.Template], start: Date = DriverTests.t0) throws {
+            clock = ManualClock(start, activity: activity)
+            arm = FakeARM(clock: clock, templates: templates)
+            directory = NSTemporaryDirectory() + "imagebuildd-driver-\(UUID().uuidString)"
+            config = try ConfigLoader(file: "test.yaml", environment: [:]).parse(yaml)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+        var logger: Logger {
+            let lines = self.lines
+            return Logger(label: "test") { _ in CollectingHandler(lines: lines) }
+        }
+
+        /// Starts an orchestrator on the journal, runs it until `end`, stops it; returns what `run()` threw.
+        func run(until end: Date) async throws -> (any Error)? {
+            let journal = try Journal(directory: directory)
+            let orchestrator = Orchestrator(config: config, journal: journal, client: arm, clock: clock, logger: logger, activity: activity)
+            try await orchestrator.start()
+            let thrown = await withTaskGroup(of: (any Error)?.self) { group in
+                group.addTask {
+                    do { try await orchestrator.run() } catch { return error }
+                    return nil
+                }
+                await clock.run(until: end)
+                group.cancelAll()
+                return await group.next() ?? nil
+            }
+            await journal.close()
+            return thrown
+        }
+
+        func history() throws -> [RunRecord] {
+            try JournalInspection.verify(directory: directory).state.history.values.joined().sorted { $0.key < $1.key }
+        }
+
+        func openRuns() throws -> [SlotKey: RunRecord] {
+            try JournalInspection.verify(directory: directory).state.openRuns
+        }
+
+        func records() throws -> [JournalEvent] {
+            var events: [JournalEvent] = []
+            _ = try JournalInspection.verify(directory: directory) { events.append($0.record.event) }
+            return events
+        }
+    }
+
+    final class LogLines: Sendable {
+        private let lines = Mutex<[(Logger.Level, String)]>([])
+        func append(_ line: (Logger.Level, String)) { lines.withLock { $0.append(line) } }
+        var all: [(Logger.Level, String)] { lines.withLock { $0 } }
+    }
+
+    struct CollectingHandler: LogHandler {
+        let lines: LogLines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            lines.append((event.level, "\(event.message)"))
+        }
+    }
+
+    static func schedule(_ name: String, _ template: String, _ cron: String, _ extra: String = "") -> String {
+        """
+          - name: \(name)
+            subscription_id: 00000000-0000-0000-0000-000000000000
+            resource_group: images
+            template: \(template)
+            cron: "\(cron)"
+        \(extra.isEmpty ? "" : "    " + extra)
+        """
+    }
+
+    static func date(_ minutes: Double) -> Date { t0.addingTimeInterval(minutes * 60) }
+
+    /// Issue 12's report: two schedules on one template, `overlap: queue`, firing at the same
+    /// minutes while a build runs. Every slot ends with one final record: of each colliding pair, one
+    /// is queued and run, the other skipped with its reason.
+    @Test func twoSchedulesOnOneTemplateEndWithEverySlotFinal() async throws {
+        let world = try World(yaml: """
+            defaults: { overlap: queue, poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("a", "golden", "0 0-3 * * *"))
+            \(Self.schedule("b", "golden", "0 0-3 * * *"))
+            """, templates: ["golden": FakeARM.Template(buildMinutes: 70)], start: Self.date(-1))
+        #expect(try await world.run(until: Self.date(5 * 60)) == nil)
+        #expect(try world.openRuns().isEmpty, "every slot that came due is final")
+        var finals: [SlotKey: [String]] = [:]
+        for event in try world.records() {
+            switch event {
+            case .slotDue(let key, _): finals[key, default: []] += []
+            case .finished(let key, let outcome, _): finals[key, default: []].append(outcome.rawValue)
+            case .slotSkipped(let key, let reason): finals[key, default: []].append("skipped: " + reason)
+            default: break
+            }
+        }
+        #expect(finals.count == 8)
+        #expect(finals.values.allSatisfy { $0.count == 1 }, "\(finals)")
+        for hour in 0...3 {
+            let pair = finals.filter { $0.key.slot == Self.date(Double(hour * 60)) }.values.flatMap { $0 }.sorted()
+            #expect(pair.count == 2 && pair[0].hasPrefix("skipped: overlap: ") && pair[1] == "succeeded", "\(hour):00 \(pair)")
+        }
+        // One build at a time on the template, and one per slot that ran.
+        let builds = world.arm.builds("golden")
+        #expect(builds.count == 4)
+        for (a, b) in zip(builds, builds.dropFirst()) {
+            #expect(b.startedAt >= a.startedAt.addingTimeInterval(a.duration))
+        }
+    }
+
+    /// Throttling and outages before and during builds, a lost Run answer: every slot still reaches
+    /// its real end, and the lost answer is reconciled, not repeated.
+    @Test func stormsStillReachTheRightEnd() async throws {
+        let world = try World(yaml: """
+            defaults: { poll: { initial: 1m, max: 2m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("good", "good", "0 * * * *"))
+            \(Self.schedule("bad", "bad", "30 * * * *"))
+            """, templates: ["good": FakeARM.Template(buildMinutes: 3),
+                             "bad": FakeARM.Template(buildMinutes: 3, outcome: "Failed", message: "customizer 'patch' exited 3")])
+        world.arm.fail(.get, .status(429), count: 12)
+        world.arm.fail(nil, .status(503), count: 8)
+        world.arm.fail(.run, .status(503), count: 2)
+        world.arm.fail(.run, .transport, count: 1)
+        world.arm.fail(.run, .dropAfter, count: 1)
+        #expect(try await world.run(until: Self.date(3 * 60 + 50)) == nil)
+        let history = try world.history()
+        let good = history.filter { $0.key.schedule == "good" }
+        let bad = history.filter { $0.key.schedule == "bad" }
+        let badRecords = try world.records().filter { $0.slot?.schedule == "bad" }
+        #expect(good.count == 3 && good.allSatisfy { $0.outcome == .succeeded }, "\(good)")
+        #expect(bad.count == 4 && bad.allSatisfy { $0.outcome == .failed && $0.message == "customizer 'patch' exited 3" },
+                "\(bad.map { "\($0.key) \($0.outcome!) \($0.message ?? "")" }) \(badRecords)")
+        #expect(world.arm.builds("good").count == 3 && world.arm.builds("bad").count == 4)
+    }
+
+    /// SIGTERM while a slot waits out ARM errors: an ordinary stop, not a journal failure, and the
+    /// slot stays open for the next start (no `finished` written on the way out).
+    @Test func stoppingWhileWaitingOutErrorsIsAnOrdinaryStop() async throws {
+        let world = try World(yaml: """
+            schedules:
+            \(Self.schedule("nightly", "golden", "0 2 * * *"))
+            """, templates: ["golden": FakeARM.Template()])
+        world.arm.fail(nil, .status(503), count: 1000)
+        #expect(try await world.run(until: Self.date(2 * 60 + 10)) == nil)
+        #expect(!world.lines.all.contains { $0.0 == .critical }, "\(world.lines.all)")
+        #expect(try world.openRuns().count == 1)
+        #expect(try world.history().isEmpty)
+        // The next start carries on and, with ARM back, runs the slot once.
+        world.arm.clearFaults()
+        #expect(try await world.run(until: Self.date(2 * 60 + 40)) == nil)
+        #expect(try world.history().map(\.outcome) == [.succeeded])
+        #expect(world.arm.builds("golden").count == 1)
+    }
+
+    /// The previous build's status still shows after Run: it is not mistaken for ours.
+    @Test func aLaggingStatusIsNotTakenForTheNewRun() async throws {
+        let world = try World(yaml: """
+            defaults: { poll: { initial: 1m, max: 5m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("nightly", "golden", "0 2 * * *"))
+            """, templates: ["golden": FakeARM.Template(buildMinutes: 40, outcome: "Failed", lagSeconds: 20 * 60)])
+        #expect(try await world.run(until: Self.date(24 * 60 + 1 * 60)) == nil)
+        #expect(try world.history().map(\.outcome) == [.failed])
+        // Day two: the failed build is still shown for 20 minutes after the new Run; the new one succeeds.
+        world.arm.setOutcome("golden", "Succeeded")
+        #expect(try await world.run(until: Self.date(48 * 60 + 60)) == nil)
+        #expect(try world.history().map(\.outcome) == [.failed, .succeeded])
+    }
+
+    /// A restart mid-build adopts the run before anything else and follows it to its end: one Run.
+    @Test func aRestartMidBuildAdoptsTheRun() async throws {
+        let world = try World(yaml: """
+            schedules:
+            \(Self.schedule("nightly", "golden", "0 2 * * *"))
+            """, templates: ["golden": FakeARM.Template(buildMinutes: 30)])
+        #expect(try await world.run(until: Self.date(2 * 60 + 10)) == nil)
+        #expect(try world.openRuns().values.first?.acceptedAt != nil)
+        #expect(try await world.run(until: Self.date(3 * 60)) == nil)
+        #expect(try world.history().map(\.outcome) == [.succeeded])
+        #expect(world.arm.calls.filter { $0.operation == .run }.count == 1)
+    }
+
+    /// The timeout cancels, and `replace` cancels the running build for a newer slot.
+    @Test func timeoutAndReplaceCancel() async throws {
+        let world = try World(yaml: """
+            defaults: { overlap: replace, build_timeout: 20m, poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("slow", "slow", "0 2 * * *"))
+            \(Self.schedule("often", "busy", "*/30 * * * *", "build_timeout: 2h"))
+            """, templates: ["slow": FakeARM.Template(buildMinutes: 90), "busy": FakeARM.Template(buildMinutes: 40)])
+        #expect(try await world.run(until: Self.date(3 * 60)) == nil)
+        let history = try world.history()
+        #expect(history.first { $0.key.schedule == "slow" }?.outcome == .timedOut)
+        let often = history.filter { $0.key.schedule == "often" }
+        #expect(often.contains { $0.outcome == .canceled && $0.cancelReason == .replace }, "\(often.map { "\($0.key) \($0.outcome!)" })")
+    }
+}
