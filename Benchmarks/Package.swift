@@ -17,8 +17,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Journal contents shared by the recovery benchmark and the soak's start-up journal.
         .target(name: "BenchmarkFixtures", dependencies: [.product(name: "JobJournal", package: root.lastPathComponent)], path: "Fixtures"),
+        // Under Tools/, not directly under Benchmarks/: the benchmark plugin runs every executable
+        // whose folder sits in a folder named Benchmarks, and this one is a helper for the soak.
         .executableTarget(name: "JournalFill", dependencies: ["BenchmarkFixtures", .product(name: "JobJournal", package: root.lastPathComponent)],
-                          path: "JournalFill"),
+                          path: "Tools/JournalFill"),
         .executableTarget(
             name: "JournalBenchmarks",
             dependencies: [

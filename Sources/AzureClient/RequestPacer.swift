@@ -24,13 +24,19 @@ public actor RequestPacer {
     private let reads: Limit
     private let writes: Limit
     private var buckets: [String: Bucket] = [:]
-    private let clock = ContinuousClock()
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let pause: @Sendable (Duration) async throws -> Void
     /// Total time callers were held back, for metrics and tests.
     public private(set) var waited: Duration = .zero
 
     /// `headroom` keeps the client below ARM's numbers: its clock and ARM's never agree exactly, and
-    /// other clients may share the subscription.
-    public init(reads: Limit = .armReads, writes: Limit = .armWrites, headroom: Double = 0.9) {
+    /// other clients may share the subscription. `now` and `sleep` are real time by default, because
+    /// ARM counts real seconds; tests pass their own.
+    public init(reads: Limit = .armReads, writes: Limit = .armWrites, headroom: Double = 0.9,
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
+        self.now = now
+        pause = sleep
         self.reads = Limit(burst: reads.burst * headroom, perSecond: reads.perSecond * headroom)
         self.writes = Limit(burst: writes.burst * headroom, perSecond: writes.perSecond * headroom)
     }
@@ -38,7 +44,7 @@ public actor RequestPacer {
     private func limit(_ isWrite: Bool) -> Limit { isWrite ? writes : reads }
 
     private func refill(_ key: String, _ limit: Limit) -> Bucket {
-        let now = clock.now
+        let now = now()
         var bucket = buckets[key] ?? Bucket(tokens: limit.burst, updated: now)
         let elapsed = bucket.updated.duration(to: now)
         bucket.tokens = min(limit.burst, bucket.tokens + limit.perSecond * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
@@ -59,7 +65,7 @@ public actor RequestPacer {
         if bucket.tokens < 0 {
             let wait = Duration.milliseconds(Int64((-bucket.tokens / limit.perSecond) * 1000))
             waited += wait
-            try await Task.sleep(for: wait)
+            try await pause(wait)
         }
     }
 

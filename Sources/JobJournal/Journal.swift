@@ -178,7 +178,16 @@ public final class Journal: Sendable {
             return q.waiting
         }
         guard !batch.isEmpty else { return false }
-        let result = writer.withLock { $0.commit(batch.map { ($0.event, $0.at) }) }
+        // The lock guards the writer's fields, not the disk: readers of `state` must not wait out a
+        // sync. Only this queue writes, so the batch's place cannot change while the lock is released.
+        let result: Result<[JournalRecord], JournalError>
+        switch writer.withLock({ $0.prepare(batch.map { ($0.event, $0.at) }) }) {
+        case .success(let prepared):
+            let written = SegmentWriter.write(prepared)
+            result = writer.withLock { $0.finish(prepared, written) }
+        case .failure(let error):
+            result = .failure(error)
+        }
         switch result {
         case .success(let records):
             for (waiter, record) in zip(batch, records) { waiter.continuation.resume(returning: record) }
@@ -205,6 +214,8 @@ struct SegmentWriter: ~Copyable {
     var failure: String?
     var compactionError: JournalError?
     var syncs = 0
+    /// The time of the latest acknowledged record: the caller's clock, which dates a snapshot too.
+    var lastAt: Date?
 
     init(directory: String, options: JournalOptions, fd: Int32, firstSegment: Int, segment: Int, size: Int,
          nextSeq: UInt64, state: JournalState) {
@@ -225,7 +236,17 @@ struct SegmentWriter: ~Copyable {
         fd = -1
     }
 
-    mutating func commit(_ events: [(JournalEvent, Date)]) -> Result<[JournalRecord], JournalError> {
+    /// A batch framed and placed at the end of the current segment, ready to be written.
+    struct PreparedBatch {
+        var fd: Int32
+        var path: String
+        var offset: Int
+        var bytes: [UInt8]
+        var records: [JournalRecord]
+    }
+
+    /// Rotates if the segment is full, then frames the batch; no data I/O.
+    mutating func prepare(_ events: [(JournalEvent, Date)]) -> Result<PreparedBatch, JournalError> {
         if let failure { return .failure(.writerFailed(failure)) }
         guard fd >= 0 else { return .failure(.closed) }
         do {
@@ -241,24 +262,48 @@ struct SegmentWriter: ~Copyable {
             Framing.frame(RecordCodec.encode(record), into: &bytes)
             records.append(record)
         }
+        return .success(PreparedBatch(fd: fd, path: path, offset: size, bytes: bytes, records: records))
+    }
+
+    /// Writes and syncs a prepared batch: the slow part, done without the lock.
+    static func write(_ batch: PreparedBatch) -> Result<Void, WriteFailure> {
         do {
-            try SegmentFiles.write(fd, bytes, at: size, path: path)
+            try SegmentFiles.write(batch.fd, batch.bytes, at: batch.offset, path: batch.path)
         } catch {
+            return .failure(WriteFailure(error: error, synced: false))
+        }
+        do {
+            try SegmentFiles.syncData(batch.fd, batch.path)
+        } catch {
+            return .failure(WriteFailure(error: error, synced: true))
+        }
+        return .success(())
+    }
+
+    /// Why a batch did not reach the disk, and whether the write itself got through.
+    struct WriteFailure: Error {
+        var error: JournalError
+        var synced: Bool
+    }
+
+    /// Acknowledges a written batch into the state view, or records why it failed.
+    mutating func finish(_ batch: PreparedBatch, _ written: Result<Void, WriteFailure>) -> Result<[JournalRecord], JournalError> {
+        switch written {
+        case .failure(let failure) where !failure.synced:
             // A partial write (ENOSPC) must not stay in front of the next batch.
-            if ftruncate(fd, off_t(size)) != 0 { failure = "\(error); ftruncate failed too" }
-            return .failure(error)
+            if ftruncate(fd, off_t(size)) != 0 { self.failure = "\(failure.error); ftruncate failed too" }
+            return .failure(failure.error)
+        case .failure(let failure):
+            self.failure = "\(failure.error)"
+            return .failure(failure.error)
+        case .success:
+            syncs += 1
+            size += batch.bytes.count
+            nextSeq += UInt64(batch.records.count)
+            for record in batch.records { state.apply(record) }
+            lastAt = batch.records.last?.at ?? lastAt
+            return .success(batch.records)
         }
-        do {
-            try SegmentFiles.syncData(fd, path)
-        } catch {
-            failure = "\(error)"
-            return .failure(error)
-        }
-        syncs += 1
-        size += bytes.count
-        nextSeq += UInt64(records.count)
-        for record in records { state.apply(record) }
-        return .success(records)
     }
 
     private mutating func rotate() throws(JournalError) {
@@ -296,7 +341,7 @@ struct SegmentWriter: ~Copyable {
         let number = segment + 1
         let final = SegmentFiles.path(directory, number)
         let temporary = directory + "/" + SegmentFiles.name(number) + ".tmp"
-        let record = JournalRecord(seq: nextSeq, at: Date(), event: .snapshot(state))
+        let record = JournalRecord(seq: nextSeq, at: lastAt ?? Date(), event: .snapshot(state))
         var bytes: [UInt8] = []
         Framing.frame(RecordCodec.encode(record), into: &bytes)
         let tfd = try SegmentFiles.create(temporary)

@@ -93,19 +93,22 @@ public enum JournalEvent: Hashable, Sendable {
     case snapshot(JournalState)
 
     /// The record type as written in the payload's `type` field.
-    public var typeName: String {
+    public var typeName: String { kind.rawValue }
+
+    /// The record's type.
+    public var kind: RecordKind {
         switch self {
-        case .slotDue: "slot-due"
-        case .slotQueued: "slot-queued"
-        case .slotSkipped: "slot-skipped"
-        case .runRequested: "run-requested"
-        case .runAccepted: "run-accepted"
-        case .statusObserved: "status-observed"
-        case .cancelRequested: "cancel-requested"
-        case .cancelObserved: "cancel-observed"
-        case .outputsRecorded: "outputs-recorded"
-        case .finished: "finished"
-        case .snapshot: "snapshot"
+        case .slotDue: .slotDue
+        case .slotQueued: .slotQueued
+        case .slotSkipped: .slotSkipped
+        case .runRequested: .runRequested
+        case .runAccepted: .runAccepted
+        case .statusObserved: .statusObserved
+        case .cancelRequested: .cancelRequested
+        case .cancelObserved: .cancelObserved
+        case .outputsRecorded: .outputsRecorded
+        case .finished: .finished
+        case .snapshot: .snapshot
         }
     }
 
@@ -120,6 +123,24 @@ public enum JournalEvent: Hashable, Sendable {
             nil
         }
     }
+}
+
+/// Every record type and the one place its name is spelled (the payload's `type`), most frequent first.
+public enum RecordKind: String, CaseIterable, Sendable {
+    case statusObserved = "status-observed"
+    case slotDue = "slot-due"
+    case runRequested = "run-requested"
+    case runAccepted = "run-accepted"
+    case finished
+    case outputsRecorded = "outputs-recorded"
+    case slotSkipped = "slot-skipped"
+    case slotQueued = "slot-queued"
+    case cancelRequested = "cancel-requested"
+    case cancelObserved = "cancel-observed"
+    case snapshot
+
+    /// The names as bytes, for recognising them in a payload without building a String.
+    static let spellings: [(RecordKind, [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
 }
 
 /// A committed record: its place in the sequence, when it was written, and what it says.

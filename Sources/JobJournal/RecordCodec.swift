@@ -257,7 +257,10 @@ public enum RecordCodec {
             let seq = try require(seq, "seq")
             guard seq > 0 else { throw RecordDecodingError(reason: "seq must be positive, got \(seq)") }
             let event: JournalEvent
-            switch try require(type, "type") {
+            guard case .known(let kind) = try require(type, "type") else {
+                throw RecordDecodingError(reason: "unknown record type \"\(type?.name ?? "")\"")
+            }
+            switch kind {
             case .slotDue: event = .slotDue(try key(), target: try target())
             case .slotQueued: event = .slotQueued(try key())
             case .slotSkipped: event = .slotSkipped(try key(), reason: try require(reason, "reason"))
@@ -270,7 +273,6 @@ public enum RecordCodec {
             case .outputsRecorded: event = .outputsRecorded(try key(), try require(outputs, "outputs"))
             case .finished: event = .finished(try key(), outcome: try outcomeValue(), message: message)
             case .snapshot: event = .snapshot(try require(state, "open_runs"))
-            case .other(let other): throw RecordDecodingError(reason: "unknown record type \"\(other)\"")
             }
             return JournalRecord(seq: UInt64(seq), at: Date(journalMillis: try require(at, "at")), event: event)
         }
@@ -355,40 +357,22 @@ private func spells(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bo
     bytes.count == name.utf8CodeUnitCount && memcmp(bytes.baseAddress!, name.utf8Start, bytes.count) == 0
 }
 
-/// The `type` member, recognised from its bytes.
+/// The `type` member, recognised from its bytes against `RecordKind`'s names.
 private enum RecordType {
-    case slotDue, slotQueued, slotSkipped, runRequested, runAccepted, statusObserved
-    case cancelRequested, cancelObserved, outputsRecorded, finished, snapshot
+    case known(RecordKind)
     case other(String)
 
     init(_ bytes: UnsafeRawBufferPointer) {
-        if spells(bytes, "status-observed") { self = .statusObserved }
-        else if spells(bytes, "slot-due") { self = .slotDue }
-        else if spells(bytes, "run-requested") { self = .runRequested }
-        else if spells(bytes, "run-accepted") { self = .runAccepted }
-        else if spells(bytes, "finished") { self = .finished }
-        else if spells(bytes, "outputs-recorded") { self = .outputsRecorded }
-        else if spells(bytes, "slot-skipped") { self = .slotSkipped }
-        else if spells(bytes, "slot-queued") { self = .slotQueued }
-        else if spells(bytes, "cancel-requested") { self = .cancelRequested }
-        else if spells(bytes, "cancel-observed") { self = .cancelObserved }
-        else if spells(bytes, "snapshot") { self = .snapshot }
-        else { self = .other(String(decoding: bytes, as: UTF8.self)) }
+        for (kind, name) in RecordKind.spellings where bytes.count == name.count && memcmp(bytes.baseAddress!, name, name.count) == 0 {
+            self = .known(kind)
+            return
+        }
+        self = .other(String(decoding: bytes, as: UTF8.self))
     }
 
     var name: String {
         switch self {
-        case .slotDue: "slot-due"
-        case .slotQueued: "slot-queued"
-        case .slotSkipped: "slot-skipped"
-        case .runRequested: "run-requested"
-        case .runAccepted: "run-accepted"
-        case .statusObserved: "status-observed"
-        case .cancelRequested: "cancel-requested"
-        case .cancelObserved: "cancel-observed"
-        case .outputsRecorded: "outputs-recorded"
-        case .finished: "finished"
-        case .snapshot: "snapshot"
+        case .known(let kind): kind.rawValue
         case .other(let name): name
         }
     }

@@ -11,7 +11,7 @@ import Scheduler
 ///
 /// `start()` recovers the journal and adopts every open run (polling each once) before the daemon
 /// is ready; `run()` then owns one task group holding the slot timer, the watchdog and one task per
-/// run with work in flight. Cancelling `run()` stops them all; builds go on in Azure.
+/// run with work in flight. Cancelling `run()` cancels and awaits them all; builds go on in Azure.
 public actor Orchestrator {
     public let journal: Journal
     /// Tests on a manual clock wait on it for every task to be waiting on the clock.
@@ -115,11 +115,6 @@ public actor Orchestrator {
         if let failure { throw failure }
     }
 
-    /// Stops scheduling and polling: ends `run()`'s task group, cancelling its tasks.
-    public func stop() {
-        spawner.finish()
-    }
-
     /// Who learns that the journal could not be written (the daemon then stops; systemd restarts it).
     public func setFatalHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
         fatalHandler = handler
@@ -159,7 +154,7 @@ public actor Orchestrator {
     public var runningCount: Int { table.activeCount }
 
     /// The next slot of any schedule, for the status line.
-    public func nextSlot() -> (schedule: String, template: String, at: Date)? {
+    func nextSlot() -> (schedule: String, template: String, at: Date)? {
         guard let due = timer.nextSlot, due.schedule < config.schedules.count else { return nil }
         let schedule = config.schedules[due.schedule]
         return (schedule.name, schedule.target.name, due.slot)

@@ -12,19 +12,26 @@ import Testing
     func seededHistoriesKeepEveryInvariant(chunk: Int) {
         if let one = Self.environment["SIM_SEED"].flatMap(UInt64.init) {
             guard chunk == 0 else { return }
-            report(one, Simulation(seed: one))
+            var simulation = Simulation(seed: one)
+            report(one, &simulation)
             return
         }
         let per = (Self.total + Self.chunks - 1) / Self.chunks
         var failures = 0
+        var decisions = 0
+        let started = ContinuousClock.now
         for seed in UInt64(chunk * per)..<UInt64(min(Self.total, (chunk + 1) * per)) where failures < 3 {
-            if !report(seed, Simulation(seed: seed)) { failures += 1 }
+            var simulation = Simulation(seed: seed)
+            if !report(seed, &simulation) { failures += 1 }
+            decisions += simulation.decisions
         }
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("simulation chunk \(chunk): \(per) seeds, \(decisions) decisions in \(String(format: "%.2f", seconds)) s (\(Int(Double(decisions) / max(seconds, 1e-9))) decisions/s)")
     }
 
     @discardableResult
-    func report(_ seed: UInt64, _ simulation: Simulation) -> Bool {
-        var simulation = simulation
+    func report(_ seed: UInt64, _ simulation: inout Simulation) -> Bool {
         let violations = simulation.run()
         if Self.environment["SIM_SEED"] != nil {
             for record in simulation.journal { print(simulation.offset(record.at), record.event) }

@@ -60,6 +60,9 @@ struct Simulation {
     var violations: [String] = []
     var crashes = 0
     var steps = 0
+    /// Decisions of tables lost in crashes.
+    var decided = 0
+    var decisions: Int { decided + (table?.decisions ?? 0) }
     /// Every slot the daemon journaled as due, and each final record per slot.
     var finals: [SlotKey: Int] = [:]
     /// `SIM_TRACE=schedule@slotMillis`: print every event that reaches this run.
@@ -194,6 +197,7 @@ struct Simulation {
     }
 
     mutating func crash() {
+        decided += table?.decisions ?? 0
         table = nil
         timer = nil
         queue.removeAll { if case .answer = $0.kind { true } else if case .slotTimer = $0.kind { true } else { false } }
