@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "RunLifecycle", targets: ["RunLifecycle"]),
         .library(name: "Orchestration", targets: ["Orchestration"]),
         .library(name: "FuzzProperties", targets: ["FuzzProperties"]),
+        .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,6 +58,14 @@ let package = Package(
         ),
         // The run lifecycle as a pure state machine, the admission ledger and the slot timer: no clock, no I/O.
         .target(name: "RunLifecycle", dependencies: ["JobJournal", "Scheduler"]),
+        // The operator control socket: Varlink framing, the io.imagebuildd.Control interface, server and client.
+        .target(
+            name: "ControlProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The config and the orchestrator that runs slots to their end; the executable only wires it.
         .target(
             name: "Orchestration",
@@ -71,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "CSystemd",
+                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "ControlProtocol", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

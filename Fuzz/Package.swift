@@ -3,7 +3,7 @@ import Foundation
 import PackageDescription
 
 // libFuzzer targets (one binary, `FUZZ_TARGET` picks the surface), a package of their own so `make test` never builds them (`make fuzz` does, with
-// `--sanitize=fuzzer --sanitize=address`). Each target feeds bytes to one property in the root
+// `-Xswiftc -sanitize=fuzzer,address`). Each target feeds bytes to one property in the root
 // package's FuzzProperties; the root is a path dependency whose identity is its directory's name.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
 

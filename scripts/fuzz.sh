@@ -8,8 +8,11 @@ seconds=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-cron config journal models}
 work=.fuzz-work
 
-(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address)
-bin="$(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)/imagebuildd-fuzz"
+# One -sanitize=fuzzer,address: SwiftPM's --sanitize=fuzzer --sanitize=address hands swiftc two flags,
+# and the second replaces the first, which silently drops the coverage instrumentation.
+flags=(-c release -Xswiftc -sanitize=fuzzer,address)
+(cd Fuzz && swift build "${flags[@]}")
+bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)/imagebuildd-fuzz"
 
 failed=()
 summary=()
@@ -25,8 +28,8 @@ for target in $targets; do
         -artifact_prefix="$work/$target/artifacts/" -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
     summary+=("$target: ${execs:-?} executions, ${cov:-no coverage line}, exit $status")
     if [ "$status" -ne 0 ]; then
         failed+=("$target")

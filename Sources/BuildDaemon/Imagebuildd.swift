@@ -6,6 +6,7 @@ struct Imagebuildd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imagebuildd",
         abstract: "Keeps Azure VM Image Builder templates rebuilt on a schedule, as a systemd service.",
-        subcommands: [Run.self, CheckConfig.self, Next.self, History.self, Demo.self, JournalCommand.self, Simulate.self]
+        subcommands: [Run.self, Status.self, Trigger.self, Pause.self, Resume.self, Cancel.self, CheckConfig.self, Next.self, History.self,
+                      Demo.self, JournalCommand.self, Simulate.self]
     )
 }

@@ -84,7 +84,7 @@ struct JournalCommand: AsyncParsableCommand {
 enum RecordText {
     static func line(_ record: JournalRecord) -> String {
         var parts = ["#\(record.seq)", RFC3339.string(record.at), record.event.typeName]
-        if let key = record.event.slot { parts += [key.schedule, RFC3339.string(key.slot)] }
+        if let key = record.event.slot { parts += [key.schedule, RFC3339.string(key.slot) + (key.manual ? " manual" : "")] }
         switch record.event {
         case .slotDue(_, let t): parts.append("\(t.subscriptionID)/\(t.resourceGroup)/\(t.template)")
         case .slotQueued: break
@@ -97,6 +97,10 @@ enum RecordText {
         case .cancelRequested(_, let reason): parts.append("reason=\(reason.rawValue)")
         case .outputsRecorded(_, let outputs): parts += outputs.map { "\($0.name)=\($0.artifactID ?? $0.artifactURI ?? "-")" }
         case .finished(_, let outcome, let message): parts.append(outcome.rawValue + (message.map { " message=\($0)" } ?? ""))
+        case .triggerRequested(_, let t): parts.append("by=\(t.requestedBy)" + (t.reason.map { " reason=\($0)" } ?? ""))
+        case .paused(let schedule, let until, let reason, let by):
+            parts += [schedule, "by=\(by)"] + (until.map { ["until=\(RFC3339.string($0))"] } ?? []) + (reason.map { ["reason=\($0)"] } ?? [])
+        case .resumed(let schedule, let by): parts += [schedule, "by=\(by)"]
         case .snapshot(let s):
             parts.append("open_runs=\(s.openRuns.count) history=\(s.history.values.map(\.count).reduce(0, +)) schedules=\(s.lastSlot.count)")
         }
@@ -121,6 +125,12 @@ enum Terminal {
     static func failure(_ message: String) -> Never {
         FileHandle.standardError.write(Data("imagebuildd: error: \(message)\n".utf8))
         exit(1)
+    }
+
+    /// The daemon is not running: the message and exit status 3, as `systemctl status` for an inactive unit.
+    static func notRunning(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("imagebuildd: \(message)\n".utf8))
+        exit(3)
     }
 
     static func fail(_ error: any Error, directory: String) -> Never {

@@ -75,4 +75,11 @@ struct JSONWriter {
         key(name)
         int(value)
     }
+
+    /// `"name":true`, or nothing when false: flags are absent unless set.
+    mutating func flag(_ name: String, _ value: Bool) {
+        guard value else { return }
+        key(name)
+        bytes.append(contentsOf: "true".utf8)
+    }
 }

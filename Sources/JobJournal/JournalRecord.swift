@@ -1,27 +1,30 @@
 import Foundation
 
-/// The identity of one slot: (schedule name, scheduled UTC instant). It is the idempotency key.
+/// The identity of one slot: (schedule name, scheduled UTC instant, manual). It is the idempotency key.
 public struct SlotKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var schedule: String
     /// The scheduled instant in milliseconds since the Unix epoch; integral so that keys compare exactly.
     public var slotMillis: Int64
+    /// An operator's "run now" (`imagebuildd trigger`), not a slot of the cron schedule.
+    public var manual: Bool
 
-    public init(schedule: String, slotMillis: Int64) {
+    public init(schedule: String, slotMillis: Int64, manual: Bool = false) {
         self.schedule = schedule
         self.slotMillis = slotMillis
+        self.manual = manual
     }
 
-    public init(schedule: String, slot: Date) {
-        self.init(schedule: schedule, slotMillis: slot.journalMillis)
+    public init(schedule: String, slot: Date, manual: Bool = false) {
+        self.init(schedule: schedule, slotMillis: slot.journalMillis, manual: manual)
     }
 
     public var slot: Date { Date(journalMillis: slotMillis) }
 
     public static func < (a: SlotKey, b: SlotKey) -> Bool {
-        (a.slotMillis, a.schedule) < (b.slotMillis, b.schedule)
+        (a.slotMillis, a.schedule, a.manual ? 1 : 0) < (b.slotMillis, b.schedule, b.manual ? 1 : 0)
     }
 
-    public var description: String { "\(schedule)@\(slotMillis)" }
+    public var description: String { "\(schedule)@\(slotMillis)\(manual ? "+manual" : "")" }
 }
 
 /// Where a slot's build happens; opaque strings to the journal.
@@ -71,11 +74,46 @@ public struct RunOutputRecord: Hashable, Sendable {
 /// How a run ended (the `outcome` of `history --json`).
 public enum RunOutcome: String, Sendable, CaseIterable {
     case succeeded, partiallySucceeded, failed, canceled, timedOut, lost
+    /// Never built: `slot-skipped` (overlap, pause, capacity, superseded), shown in history with its reason.
+    case skipped
 }
 
 /// Why the daemon asked Azure to cancel a run.
 public enum CancelReason: String, Sendable, CaseIterable {
     case timeout, replace
+    /// `imagebuildd cancel`.
+    case `operator`
+}
+
+/// Who asked for a manual run, and why (`trigger-requested`).
+public struct TriggerRequest: Hashable, Sendable {
+    /// The operator, as the control socket saw them (`uid 1000 (alice)`).
+    public var requestedBy: String
+    public var reason: String?
+    /// The command line's id for this request: a retry with the same id gets the same slot.
+    public var requestID: String?
+
+    public init(requestedBy: String, reason: String? = nil, requestID: String? = nil) {
+        self.requestedBy = requestedBy
+        self.reason = reason
+        self.requestID = requestID
+    }
+}
+
+/// A schedule held by an operator or by `pause_after_failures`.
+public struct PauseRecord: Hashable, Sendable {
+    public var since: Date
+    /// When it resumes by itself; nil until `imagebuildd resume`.
+    public var until: Date?
+    public var reason: String?
+    public var by: String
+
+    public init(since: Date, until: Date? = nil, reason: String? = nil, by: String) {
+        self.since = since.journalRounded
+        self.until = until.map(\.journalRounded)
+        self.reason = reason
+        self.by = by
+    }
 }
 
 /// One fact in the run lifecycle of ARCHITECTURE.md, or a compaction snapshot.
@@ -90,6 +128,11 @@ public enum JournalEvent: Hashable, Sendable {
     case cancelObserved(SlotKey, RunStatus)
     case outputsRecorded(SlotKey, [RunOutputRecord])
     case finished(SlotKey, outcome: RunOutcome, message: String?)
+    /// Before a manual slot's `slot-due`: who asked and why.
+    case triggerRequested(SlotKey, TriggerRequest)
+    /// A schedule paused (its `since` is the record's time) or resumed.
+    case paused(schedule: String, until: Date?, reason: String?, by: String)
+    case resumed(schedule: String, by: String)
     case snapshot(JournalState)
 
     /// The record type as written in the payload's `type` field.
@@ -108,6 +151,9 @@ public enum JournalEvent: Hashable, Sendable {
         case .cancelObserved: .cancelObserved
         case .outputsRecorded: .outputsRecorded
         case .finished: .finished
+        case .triggerRequested: .triggerRequested
+        case .paused: .paused
+        case .resumed: .resumed
         case .snapshot: .snapshot
         }
     }
@@ -117,9 +163,9 @@ public enum JournalEvent: Hashable, Sendable {
         switch self {
         case .slotDue(let k, _), .slotQueued(let k), .slotSkipped(let k, _), .runRequested(let k, _),
              .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _),
-             .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _):
+             .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _), .triggerRequested(let k, _):
             k
-        case .snapshot:
+        case .snapshot, .paused, .resumed:
             nil
         }
     }
@@ -137,6 +183,9 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case slotQueued = "slot-queued"
     case cancelRequested = "cancel-requested"
     case cancelObserved = "cancel-observed"
+    case triggerRequested = "trigger-requested"
+    case paused
+    case resumed
     case snapshot
 
     /// The names as bytes, for recognising them in a payload without building a String.

@@ -4,6 +4,8 @@ import Foundation
 public struct RunRecord: Hashable, Sendable {
     public var key: SlotKey
     public var target: BuildTarget?
+    /// Who asked for a manual run, and why; nil for a slot of the schedule.
+    public var trigger: TriggerRequest?
     public var dueAt: Date?
     public var queuedAt: Date?
     public var requestedAt: Date?
@@ -42,6 +44,8 @@ public struct JournalState: Hashable, Sendable {
     /// Finished runs per schedule, oldest first, at most `historyLimit` each.
     public var history: [String: [RunRecord]] = [:]
     public var counters = JournalCounters()
+    /// Schedules that are paused, by name.
+    public var paused: [String: PauseRecord] = [:]
     public var historyLimit: Int
 
     public init(historyLimit: Int = 50) {
@@ -58,6 +62,16 @@ public struct JournalState: Hashable, Sendable {
             trimHistory()
             return
         }
+        switch record.event {
+        case .paused(let schedule, let until, let reason, let by):
+            paused[schedule] = PauseRecord(since: at, until: until, reason: reason, by: by)
+            return
+        case .resumed(let schedule, _):
+            paused[schedule] = nil
+            return
+        default:
+            break
+        }
         guard let key = record.event.slot else { return }
         switch record.event {
         case .slotDue(_, let target):
@@ -69,10 +83,16 @@ public struct JournalState: Hashable, Sendable {
             }
         case .slotQueued:
             update(key) { $0.queuedAt = at }
-        case .slotSkipped:
+        case .slotSkipped(_, let reason):
             noteSlot(key)
-            openRuns[key] = nil
             counters.slotsSkipped += 1
+            // Skipped slots are history too: "why did the 02:00 build not run?" has an answer there.
+            var run = openRuns.removeValue(forKey: key) ?? RunRecord(key: key)
+            run.finishedAt = at
+            run.outcome = .skipped
+            run.message = reason
+            history[key.schedule, default: []].append(run)
+            trimHistory(key.schedule)
         case .runRequested(_, let id):
             update(key) {
                 $0.requestedAt = at
@@ -100,7 +120,9 @@ public struct JournalState: Hashable, Sendable {
             counters.finished[outcome, default: 0] += 1
             history[key.schedule, default: []].append(run)
             trimHistory(key.schedule)
-        case .snapshot:
+        case .triggerRequested(_, let request):
+            update(key) { $0.trigger = request }
+        case .snapshot, .paused, .resumed:
             break
         }
     }
@@ -112,6 +134,8 @@ public struct JournalState: Hashable, Sendable {
 
     /// The last slot per schedule advances with every slot that came due or was skipped.
     private mutating func noteSlot(_ key: SlotKey) {
+        // A manual run is no slot of the schedule: the catch-up rule must not count it.
+        guard !key.manual else { return }
         if (lastSlot[key.schedule]?.journalMillis ?? .min) < key.slotMillis {
             lastSlot[key.schedule] = key.slot
         }

@@ -19,6 +19,7 @@ public enum RecordCodec {
         if let key = record.event.slot {
             w.field("schedule", key.schedule)
             w.field("slot", key.slotMillis)
+            w.flag("manual", key.manual)
         }
         switch record.event {
         case .slotDue(_, let target):
@@ -41,6 +42,16 @@ public enum RecordCodec {
         case .finished(_, let outcome, let message):
             w.field("outcome", outcome.rawValue)
             w.field("message", message)
+        case .triggerRequested(_, let request):
+            writeTrigger(request, &w)
+        case .paused(let schedule, let until, let reason, let by):
+            w.field("schedule", schedule)
+            w.field("until", until?.journalMillis)
+            w.field("reason", reason)
+            w.field("by", by)
+        case .resumed(let schedule, let by):
+            w.field("schedule", schedule)
+            w.field("by", by)
         case .snapshot(let state):
             writeSnapshot(state, &w)
         }
@@ -90,10 +101,18 @@ public enum RecordCodec {
         w.arrayEnd()
     }
 
+    private static func writeTrigger(_ t: TriggerRequest, _ w: inout JSONWriter) {
+        w.field("requested_by", t.requestedBy)
+        w.field("reason", t.reason)
+        w.field("request_id", t.requestID)
+    }
+
     private static func writeRun(_ run: RunRecord, _ w: inout JSONWriter) {
         w.objectStart()
         w.field("schedule", run.key.schedule)
         w.field("slot", run.key.slotMillis)
+        w.flag("manual", run.key.manual)
+        if let t = run.trigger { writeTrigger(t, &w) }
         if let t = run.target { writeTarget(t, &w) }
         w.field("due_at", run.dueAt?.journalMillis)
         w.field("queued_at", run.queuedAt?.journalMillis)
@@ -137,6 +156,21 @@ public enum RecordCodec {
             w.field(schedule, state.lastSlot[schedule]!.journalMillis)
         }
         w.objectEnd()
+        if !state.paused.isEmpty {
+            w.key("paused")
+            w.objectStart()
+            for schedule in state.paused.keys.sorted() {
+                let pause = state.paused[schedule]!
+                w.key(schedule)
+                w.objectStart()
+                w.field("since", pause.since.journalMillis)
+                w.field("until", pause.until?.journalMillis)
+                w.field("reason", pause.reason)
+                w.field("by", pause.by)
+                w.objectEnd()
+            }
+            w.objectEnd()
+        }
         w.key("counters")
         w.objectStart()
         w.field("slots_due", Int64(state.counters.slotsDue))
@@ -178,6 +212,11 @@ public enum RecordCodec {
         var cancelRequestedAt: Int64?
         var cancelReason: String?
         var finishedAt: Int64?
+        var manual = false
+        var requestedBy: String?
+        var requestID: String?
+        var until: Int64?
+        var by: String?
         // Snapshot only.
         var state: JournalState?
 
@@ -209,6 +248,11 @@ public enum RecordCodec {
             else if spells(name, "cancel_requested_at") { cancelRequestedAt = try r.optionalInt() }
             else if spells(name, "cancel_reason") { cancelReason = try r.optionalString() }
             else if spells(name, "finished_at") { finishedAt = try r.optionalInt() }
+            else if spells(name, "manual") { manual = try r.bool() }
+            else if spells(name, "requested_by") { requestedBy = try r.optionalString() }
+            else if spells(name, "request_id") { requestID = try r.optionalString() }
+            else if spells(name, "until") { until = try r.optionalInt() }
+            else if spells(name, "by") { by = try r.optionalString() }
             else if let member = SnapshotMember(name) {
                 var s = state ?? JournalState()
                 try readSnapshotMember(member, &r, &s)
@@ -224,7 +268,7 @@ public enum RecordCodec {
         }
 
         func key() throws -> SlotKey {
-            SlotKey(schedule: try require(schedule, "schedule"), slotMillis: try require(slot, "slot"))
+            SlotKey(schedule: try require(schedule, "schedule"), slotMillis: try require(slot, "slot"), manual: manual)
         }
 
         func target() throws -> BuildTarget {
@@ -272,13 +316,23 @@ public enum RecordCodec {
             case .cancelObserved: event = .cancelObserved(try key(), try status())
             case .outputsRecorded: event = .outputsRecorded(try key(), try require(outputs, "outputs"))
             case .finished: event = .finished(try key(), outcome: try outcomeValue(), message: message)
+            case .triggerRequested: event = .triggerRequested(try key(), try trigger())
+            case .paused:
+                event = .paused(schedule: try require(schedule, "schedule"), until: until.map(Date.init(journalMillis:)),
+                                reason: reason, by: try require(by, "by"))
+            case .resumed: event = .resumed(schedule: try require(schedule, "schedule"), by: try require(by, "by"))
             case .snapshot: event = .snapshot(try require(state, "open_runs"))
             }
             return JournalRecord(seq: UInt64(seq), at: Date(journalMillis: try require(at, "at")), event: event)
         }
 
+        func trigger() throws -> TriggerRequest {
+            TriggerRequest(requestedBy: try require(requestedBy, "requested_by"), reason: reason, requestID: requestID)
+        }
+
         func run() throws -> RunRecord {
             var run = RunRecord(key: try key())
+            if requestedBy != nil { run.trigger = try trigger() }
             if subscriptionID != nil || resourceGroup != nil || template != nil { run.target = try target() }
             run.dueAt = dueAt.map(Date.init(journalMillis:))
             run.queuedAt = queuedAt.map(Date.init(journalMillis:))
@@ -335,6 +389,22 @@ public enum RecordCodec {
             }
         case .lastSlots:
             try r.object { r, schedule in state.lastSlot[schedule] = Date(journalMillis: try r.int()) }
+        case .paused:
+            try r.object { r, schedule in
+                var since: Int64?, until: Int64?, reason: String?, by: String?
+                try r.object { r, member in
+                    switch member {
+                    case "since": since = try r.int()
+                    case "until": until = try r.optionalInt()
+                    case "reason": reason = try r.optionalString()
+                    case "by": by = try r.optionalString()
+                    default: try r.skipValue()
+                    }
+                }
+                guard let since, let by else { throw RecordDecodingError(reason: "paused \(schedule) lacks since or by") }
+                state.paused[schedule] = PauseRecord(since: Date(journalMillis: since), until: until.map(Date.init(journalMillis:)),
+                                                     reason: reason, by: by)
+            }
         case .counters:
             try r.object { r, counter in
                 let value = Int(try r.int())
@@ -380,10 +450,11 @@ private enum RecordType {
 
 /// The members only a snapshot has.
 private enum SnapshotMember {
-    case openRuns, history, lastSlots, counters
+    case openRuns, history, lastSlots, counters, paused
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         if spells(bytes, "open_runs") { self = .openRuns }
+        else if spells(bytes, "paused") { self = .paused }
         else if spells(bytes, "history") { self = .history }
         else if spells(bytes, "last_slots") { self = .lastSlots }
         else if spells(bytes, "counters") { self = .counters }

@@ -36,6 +36,11 @@ public actor Orchestrator {
     private var watchdog: (interval: Duration, ping: @Sendable () -> Void)?
     /// The latest failure, for the status line.
     private(set) var lastFailure: String?
+    /// When this process started orchestrating.
+    public nonisolated let startedAt: Date
+    /// Per schedule: the latest run that ended (or slot skipped), and the latest success.
+    private var lastEnded: [String: RunRecord] = [:]
+    private var lastSuccess: [String: Date] = [:]
 
     private enum Spawn: Sendable {
         case run(SlotKey, generation: Int, [RunEffect])
@@ -47,6 +52,7 @@ public actor Orchestrator {
                 activity: ActivityGauge? = nil) {
         self.config = config
         self.activity = activity
+        startedAt = clock.now()
         self.journal = journal
         self.client = client
         self.clock = clock
@@ -64,6 +70,10 @@ public actor Orchestrator {
     public func start() async throws {
         let state = journal.state
         let now = clock.now()
+        for (schedule, runs) in state.history {
+            lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
+            lastSuccess[schedule] = runs.filter { [.succeeded, .partiallySucceeded].contains($0.outcome) }.compactMap(\.finishedAt).max()
+        }
         let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now, policy: policy(for:))
         table = recovered
         // Up to 32 adoptions at once: a thousand open runs must not take a thousand round trips in a row.
@@ -158,6 +168,90 @@ public actor Orchestrator {
         guard let due = timer.nextSlot, due.schedule < config.schedules.count else { return nil }
         let schedule = config.schedules[due.schedule]
         return (schedule.name, schedule.target.name, due.slot)
+    }
+
+    // MARK: Operator control
+
+    /// What went wrong with an operator's request.
+    public enum ControlFailure: Error, Sendable {
+        case unknownSchedule(String, known: [String])
+        case nothingToCancel(String)
+    }
+
+    /// One schedule as `status` shows it.
+    public struct ScheduleSnapshot: Sendable {
+        public var config: ScheduleConfig
+        /// Its open runs, oldest first.
+        public var runs: [Run]
+        public var pause: PauseRecord?
+        public var last: RunRecord?
+        public var lastSuccess: Date?
+        public var next: Date?
+    }
+
+    /// The daemon's clock.
+    public func now() -> Date { clock.now() }
+
+    /// Every schedule's state, for `imagebuildd status`.
+    public func snapshot() -> [ScheduleSnapshot] {
+        let now = clock.now()
+        return config.schedules.map { schedule in
+            ScheduleSnapshot(config: schedule, runs: table.runs(of: schedule.name), pause: table.paused[schedule.name],
+                             last: lastEnded[schedule.name], lastSuccess: lastSuccess[schedule.name], next: schedule.cron.next(after: now))
+        }
+    }
+
+    /// `imagebuildd trigger`: a manual slot of `schedule` now, journaled with who asked and why
+    /// before its Run. The same request id returns the same slot.
+    public func trigger(_ name: String, reason: String?, overlap: OverlapPolicy?, requestID: String?, by: String) throws(ControlFailure) -> SlotKey {
+        let schedule = try schedule(named: name)
+        var policy = schedule.runPolicy
+        if let overlap { policy.overlap = overlap }
+        let (key, work) = table.trigger(name, target: schedule.buildTarget, policy: policy,
+                                        request: TriggerRequest(requestedBy: by, reason: reason, requestID: requestID), now: clock.now())
+        logger.notice("manual run of \(name) requested by \(by)\(reason.map { ": \($0)" } ?? "")",
+                      metadata: ["SCHEDULE": "\(name)", "EVENT": "trigger", "REQUESTED_BY": "\(by)"])
+        dispatch(work, own: nil)
+        return key
+    }
+
+    /// `imagebuildd pause`: durable before it returns.
+    public func pause(_ name: String, until: Date?, reason: String?, by: String) async throws -> PauseRecord {
+        _ = try schedule(named: name)
+        let now = clock.now()
+        let fact = table.pause(name, until: until, reason: reason, by: by, now: now)
+        _ = try await journal.append(fact, at: now)
+        logger.notice("schedule paused by \(by)\(reason.map { ": \($0)" } ?? "")",
+                      metadata: ["SCHEDULE": "\(name)", "EVENT": "paused", "REQUESTED_BY": "\(by)"])
+        statusHandler(statusLine())
+        return PauseRecord(since: now, until: until, reason: reason, by: by)
+    }
+
+    /// `imagebuildd resume`: durable before it returns; false when it was not paused.
+    public func resume(_ name: String, by: String) async throws -> Bool {
+        _ = try schedule(named: name)
+        guard let fact = table.resume(name, by: by) else { return false }
+        _ = try await journal.append(fact, at: clock.now())
+        logger.notice("schedule resumed by \(by)", metadata: ["SCHEDULE": "\(name)", "EVENT": "resumed", "REQUESTED_BY": "\(by)"])
+        statusHandler(statusLine())
+        return true
+    }
+
+    /// `imagebuildd cancel`: journals `cancel-requested` (reason `operator`) and sends the Cancel.
+    public func cancel(_ name: String, reason: String?, by: String) throws(ControlFailure) -> SlotKey {
+        _ = try schedule(named: name)
+        guard let work = table.cancel(name, now: clock.now()) else { throw .nothingToCancel(name) }
+        logger.warning("cancel requested by \(by)\(reason.map { ": \($0)" } ?? "")",
+                       metadata: ["SCHEDULE": "\(name)", "EVENT": "operator-cancel", "REQUESTED_BY": "\(by)"])
+        dispatch([work], own: nil)
+        return work.key
+    }
+
+    private func schedule(named name: String) throws(ControlFailure) -> ScheduleConfig {
+        guard let schedule = config.schedules.first(where: { $0.name == name }) else {
+            throw .unknownSchedule(name, known: config.schedules.map(\.name))
+        }
+        return schedule
     }
 
     // MARK: The driver
@@ -348,6 +442,24 @@ public actor Orchestrator {
     // MARK: Reporting
 
     private func noteStatus(after fact: JournalEvent) {
+        let now = clock.now()
+        switch fact {
+        case .finished(let key, let outcome, let message):
+            var run = RunRecord(key: key)
+            run.outcome = outcome
+            run.message = message
+            run.finishedAt = now
+            lastEnded[key.schedule] = run
+            if outcome == .succeeded || outcome == .partiallySucceeded { lastSuccess[key.schedule] = now }
+        case .slotSkipped(let key, let reason):
+            var run = RunRecord(key: key)
+            run.outcome = .skipped
+            run.message = reason
+            run.finishedAt = now
+            lastEnded[key.schedule] = run
+        default:
+            break
+        }
         switch fact {
         case .finished(_, let outcome, let message) where outcome != .succeeded && outcome != .partiallySucceeded:
             lastFailure = "\(fact.slot?.schedule ?? "") \(outcome.rawValue)\(message.map { ": \($0)" } ?? "")"

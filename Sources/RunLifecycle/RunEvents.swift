@@ -86,9 +86,12 @@ public struct RunPolicy: Sendable, Equatable {
     public var pollInitial: TimeInterval
     public var pollMax: TimeInterval
     public var pollMultiplier: Double
+    /// Pause the schedule after this many failed, timed-out or lost runs in a row; nil: never.
+    public var pauseAfterFailures: Int?
 
     public init(overlap: OverlapPolicy, cancelWait: TimeInterval, giveUpAfter: TimeInterval,
-                pollInitial: TimeInterval, pollMax: TimeInterval, pollMultiplier: Double) {
+                pollInitial: TimeInterval, pollMax: TimeInterval, pollMultiplier: Double, pauseAfterFailures: Int? = nil) {
+        self.pauseAfterFailures = pauseAfterFailures
         self.overlap = overlap
         self.cancelWait = cancelWait
         self.giveUpAfter = giveUpAfter

@@ -66,7 +66,11 @@ public enum RunMachine {
         guard case .running(let facts, _, let lastStatus, _) = run.phase else { return [] }
         run.phase = .cancelling(facts, reason: reason, requestedAt: now, giveUpAt: now.addingTimeInterval(run.policy.cancelWait),
                                 lastStatus: lastStatus, pollDelay: run.policy.pollInitial)
-        let message = reason == .timeout ? "build timeout reached; cancelling" : "cancelling to replace with a newer slot"
+        let message = switch reason {
+        case .timeout: "build timeout reached; cancelling"
+        case .replace: "cancelling to replace with a newer slot"
+        case .operator: "cancelling at the operator's request"
+        }
         return [.record(.cancelRequested(run.key, reason: reason)), .log(LogLine(.warning, message, event: "timeout-cancel")), .callCancel]
     }
 
@@ -214,7 +218,7 @@ public enum RunMachine {
             return [.poll]
         case (.cancelling(_, let reason, _, _, let lastStatus, _), .wake):
             let last = lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "unknown"
-            return finish(&run, reason == .replace ? .canceled : .timedOut,
+            return finish(&run, reason == .timeout ? .timedOut : .canceled,
                           "the cancel did not complete within cancel_wait (\(durationText(run.policy.cancelWait))); last state \(last)")
         case (.running(let facts, let acceptedAt, let lastStatus, let delay), .observed(let observation)):
             guard let status = observation.status, isOurs(status, after: facts.oursAfter), !isReady(status) else {

@@ -25,6 +25,12 @@ public struct RunTable: Sendable {
     private var waiting: [SlotKey] = []
     /// The latest slot per schedule that came due: a slot at or before it never fires again.
     public private(set) var lastSlot: [String: Date] = [:]
+    /// Paused schedules: their slots are skipped with reason `paused` until resumed.
+    public private(set) var paused: [String: PauseRecord] = [:]
+    /// Failed, timed-out or lost runs in a row, per schedule, for `pause_after_failures`.
+    private var failures: [String: Int] = [:]
+    /// Manual runs by the command line's request id, so a retried `trigger` gets the same slot.
+    private var manualRequests: [String: SlotKey] = [:]
     /// Transitions made, for the simulation's decisions-per-second figure.
     public private(set) var decisions = 0
 
@@ -40,15 +46,25 @@ public struct RunTable: Sendable {
     public mutating func slotDue(_ key: SlotKey, target: BuildTarget, policy: RunPolicy, now: Date,
                                  journaled: (due: Bool, queued: Bool) = (false, false)) -> [Work] {
         guard runs[key] == nil else { return [] }
-        if !journaled.due {
+        if !journaled.due, !key.manual {
             if let last = lastSlot[key.schedule], last >= key.slot { return [] }
             lastSlot[key.schedule] = key.slot
         }
         decisions += 1
         var run = Run(key: key, target: target, policy: policy, phase: .queuedBehind(since: now))
-        var own: [RunEffect] = journaled.due ? [] : [.record(.slotDue(key, target: target)), .log(LogLine(.notice, "slot fired", event: "slot-fired"))]
+        var own: [RunEffect] = journaled.due ? [] : [.record(.slotDue(key, target: target)),
+                                                    .log(LogLine(.notice, key.manual ? "manual run requested" : "slot fired", event: "slot-fired"))]
         var others: [Work] = []
         let template = run.template
+        if !key.manual, let pause = paused[key.schedule] {
+            if let until = pause.until, until <= now {
+                paused[key.schedule] = nil
+                own += [.record(.resumed(schedule: key.schedule, by: "until")), .log(LogLine(.notice, "schedule resumed: its pause ran out", event: "resumed"))]
+            } else {
+                own += RunMachine.skip(&run, reason: "paused")
+                return [Work(key: key, effects: own)]
+            }
+        }
 
         // An older slot of this template that has nothing in Azure yet is superseded: only the newest matters.
         if let olderKey = occupant[template] ?? waiting.first(where: { runs[$0]?.template == template }) ?? pending[template],
@@ -104,9 +120,73 @@ public struct RunTable: Sendable {
         decisions += 1
         let (next, effects) = RunMachine.handle(run, event, now: now)
         runs[key] = next
-        var work = [Work(key: key, effects: effects)]
+        var work = [Work(key: key, effects: effects + countFailures(next, now: now))]
         if next.phase.isClosed { work += release(key, now: now) }
         return work
+    }
+
+    /// `imagebuildd trigger`: a manual slot now, under `policy` (the caller applies `--overlap`).
+    /// A retry with the same request id returns the first call's slot and does nothing more.
+    public mutating func trigger(_ schedule: String, target: BuildTarget, policy: RunPolicy, request: TriggerRequest,
+                                 now: Date) -> (slot: SlotKey, work: [Work]) {
+        if let id = request.requestID, let known = manualRequests[id] { return (known, []) }
+        var key = SlotKey(schedule: schedule, slot: now, manual: true)
+        while runs[key] != nil { key.slotMillis += 1 }
+        if let id = request.requestID { manualRequests[id] = key }
+        var work = slotDue(key, target: target, policy: policy, now: now)
+        if let index = work.firstIndex(where: { $0.key == key }) {
+            work[index].effects.insert(.record(.triggerRequested(key, request)), at: 0)
+        }
+        return (key, work)
+    }
+
+    /// `imagebuildd pause`: the record to journal; from now on the schedule's slots are skipped.
+    public mutating func pause(_ schedule: String, until: Date?, reason: String?, by: String, now: Date) -> JournalEvent {
+        paused[schedule] = PauseRecord(since: now, until: until, reason: reason, by: by)
+        return .paused(schedule: schedule, until: until, reason: reason, by: by)
+    }
+
+    /// `imagebuildd resume`: the record to journal, or nil when the schedule was not paused. Nothing
+    /// fires at once: the next slot comes at its time (the slots skipped while paused stay skipped).
+    public mutating func resume(_ schedule: String, by: String) -> JournalEvent? {
+        guard paused.removeValue(forKey: schedule) != nil else { return nil }
+        failures[schedule] = 0
+        return .resumed(schedule: schedule, by: by)
+    }
+
+    /// `imagebuildd cancel`: cancels the schedule's running build. Nil when it has none.
+    public mutating func cancel(_ schedule: String, now: Date) -> Work? {
+        guard let key = runs.values.filter({ $0.key.schedule == schedule }).first(where: {
+            if case .running = $0.phase { true } else { false }
+        })?.key, var run = runs[key] else { return nil }
+        decisions += 1
+        let effects = RunMachine.requestCancel(&run, reason: .operator, now: now)
+        runs[key] = run
+        return Work(key: key, effects: effects)
+    }
+
+    /// The open runs of one schedule, oldest first.
+    public func runs(of schedule: String) -> [Run] {
+        runs.values.filter { $0.key.schedule == schedule }.sorted { $0.key < $1.key }
+    }
+
+    /// After a run closed: count failures in a row, and pause the schedule at its limit.
+    private mutating func countFailures(_ run: Run, now: Date) -> [RunEffect] {
+        guard !run.key.manual, case .finished(let outcome) = run.phase else { return [] }
+        switch outcome {
+        case .failed, .timedOut, .lost:
+            failures[run.key.schedule, default: 0] += 1
+        case .succeeded, .partiallySucceeded:
+            failures[run.key.schedule] = 0
+            return []
+        case .canceled, .skipped:
+            return []
+        }
+        guard let limit = run.policy.pauseAfterFailures, failures[run.key.schedule, default: 0] >= limit,
+              paused[run.key.schedule] == nil else { return [] }
+        let reason = "paused after \(limit) failed runs in a row (pause_after_failures)"
+        return [.record(pause(run.key.schedule, until: nil, reason: reason, by: "pause_after_failures", now: now)),
+                .log(LogLine(.warning, "schedule paused: \(reason)", event: "paused"))]
     }
 
     /// Rebuilds the table from the journal's open runs after a restart: runs with a build are
@@ -115,6 +195,14 @@ public struct RunTable: Sendable {
                                policy: (SlotKey) -> RunPolicy) -> (RunTable, [Work]) {
         var table = RunTable(maxConcurrentBuilds: maxConcurrentBuilds)
         table.lastSlot = state.lastSlot
+        table.paused = state.paused
+        for (schedule, runs) in state.history {
+            let built = runs.filter { !$0.key.manual && $0.outcome != .skipped && $0.outcome != .canceled }
+            table.failures[schedule] = built.reversed().prefix { [.failed, .timedOut, .lost].contains($0.outcome) }.count
+        }
+        for run in Array(state.openRuns.values) + state.history.values.joined() {
+            if let id = run.trigger?.requestID { table.manualRequests[id] = run.key }
+        }
         var work: [Work] = []
         var undecided: [(RunRecord, BuildTarget)] = []
         for (key, record) in state.openRuns.sorted(by: { $0.key < $1.key }) {

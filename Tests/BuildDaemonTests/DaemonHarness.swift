@@ -48,6 +48,7 @@ struct DaemonHarness {
               tenant_id: \(principal.tenantId)
               client_id: \(principal.clientId)
             state_directory: \(stateDirectory)
+            control: { socket: \(stateDirectory)/control.sock }
             \(body)
             """
         try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Orchestration
 import JobJournal
@@ -42,6 +43,19 @@ struct DaemonService: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do { try await orchestrator.run() } catch { continuation.yield(.fatal(error)) }
+                }
+                let control = await orchestrator.config.control
+                let logger = self.logger
+                group.addTask {
+                    let server = ControlServer(path: control.socket, operatorsGroup: control.operatorsGroup,
+                                               service: ControlAdapter(orchestrator: orchestrator)) { method, peer in
+                        logger.warning("control: \(method) refused to \(peer): not root and not in \(control.operatorsGroup)",
+                                       metadata: ["EVENT": "control-denied", "PEER_UID": "\(peer.uid)"])
+                    }
+                    do { try await server.run() } catch where !Task.isCancelled {
+                        logger.error("control socket \(control.socket): \(error); status, trigger, pause and cancel are unavailable",
+                                     metadata: ["EVENT": "control-failed"])
+                    } catch {}
                 }
                 for await event in events {
                     switch event {

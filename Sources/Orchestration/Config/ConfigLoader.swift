@@ -50,7 +50,14 @@ public struct ConfigLoader {
         } catch {
             throw ConfigError(file: file, line: 0, column: 0, key: "", message: "\(error)")
         }
-        let top = try mapping(root, "", allowed: ["azure", "state_directory", "defaults", "schedules"])
+        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "defaults", "schedules"])
+        var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+            ?? "/run/imagebuildd") + "/control.sock")
+        if let node = top["control"] {
+            let map = try mapping(node, "control", allowed: ["socket", "operators_group"])
+            if let n = map["socket"] { control.socket = try string(n, "control.socket") }
+            if let n = map["operators_group"] { control.operatorsGroup = try string(n, "control.operators_group") }
+        }
         var azure = AzureSettings()
         if let node = top["azure"] { azure = try azureSettings(node) }
         let stateDirectory = try top["state_directory"].map { n throws(ConfigError) in try string(n, "state_directory") }
@@ -80,14 +87,15 @@ public struct ConfigLoader {
             }
             schedules.append(schedule)
         }
-        return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, maxConcurrentBuilds: maxConcurrent, schedules: schedules)
+        return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, control: control, maxConcurrentBuilds: maxConcurrent,
+                            schedules: schedules)
     }
 
     // MARK: Sections
 
     /// The keys that may appear in `defaults:` and be overridden per schedule.
     public struct Defaults {
-        static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll"]
+        static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll", "pause_after_failures"]
         var timezone = "UTC"
         var overlap = OverlapPolicy.skip
         var catchUp = Duration.seconds(12 * 3600)
@@ -95,6 +103,7 @@ public struct ConfigLoader {
         var buildTimeout = BuildTimeout.template
         var cancelWait = Duration.seconds(30 * 60)
         var poll = PollSettings(initial: .seconds(30), max: .seconds(300), multiplier: 2)
+        var pauseAfterFailures: Int?
 
         mutating func apply(_ map: [String: Node], prefix: String, loader: ConfigLoader) throws(ConfigError) {
             if let n = map["timezone"] {
@@ -110,6 +119,10 @@ public struct ConfigLoader {
                     throw loader.located(n, prefix + ".overlap", "\"\(text)\" is not one of skip, queue, replace")
                 }
                 overlap = policy
+            }
+            if let n = map["pause_after_failures"] {
+                pauseAfterFailures = try loader.string(n, prefix + ".pause_after_failures") == "off" ? nil
+                    : try loader.integer(n, prefix + ".pause_after_failures", range: 1...1000)
             }
             if let n = map["catch_up"] { catchUp = try loader.duration(n, prefix + ".catch_up") }
             if let n = map["jitter"] { jitter = try loader.duration(n, prefix + ".jitter") }
@@ -208,7 +221,7 @@ public struct ConfigLoader {
         }
         return ScheduleConfig(name: name, target: target, cron: cron, timezone: cron.timeZone.identifier, overlap: resolved.overlap,
                               catchUp: resolved.catchUp, jitter: resolved.jitter, buildTimeout: resolved.buildTimeout,
-                              cancelWait: resolved.cancelWait, poll: resolved.poll)
+                              cancelWait: resolved.cancelWait, poll: resolved.poll, pauseAfterFailures: resolved.pauseAfterFailures)
     }
 
     // MARK: Typed scalars

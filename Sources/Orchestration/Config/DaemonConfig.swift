@@ -52,6 +52,15 @@ public struct ScheduleConfig: Sendable {
     public var buildTimeout: BuildTimeout
     public var cancelWait: Duration
     public var poll: PollSettings
+    public var pauseAfterFailures: Int?
+}
+
+/// The `control:` section: where the operator socket lives and who may change things through it.
+public struct ControlSettings: Sendable, Equatable {
+    /// Default `$RUNTIME_DIRECTORY/control.sock` (`/run/imagebuildd/control.sock` under the shipped unit).
+    public var socket: String
+    /// Members may trigger, pause, resume and cancel; anyone who can open the socket may read status.
+    public var operatorsGroup = "imagebuildd-operators"
 }
 
 /// The whole configuration file, validated.
@@ -59,6 +68,7 @@ public struct DaemonConfig: Sendable {
     public var file: String
     public var azure: AzureSettings
     public var stateDirectory: String
+    public var control: ControlSettings
     public var maxConcurrentBuilds: Int
     public var schedules: [ScheduleConfig]
 }
@@ -101,7 +111,8 @@ extension ScheduleConfig {
     /// What the state machine follows for this schedule's runs.
     public var runPolicy: RunPolicy {
         RunPolicy(overlap: overlap, cancelWait: cancelWait.seconds, giveUpAfter: max(catchUp.seconds, 3600),
-                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier)
+                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier,
+                  pauseAfterFailures: pauseAfterFailures)
     }
 
     /// What the slot timer needs.
@@ -117,7 +128,8 @@ extension ConfigLoader.Defaults {
     /// The settings of runs whose schedule has left the config: they still finish.
     public var runPolicy: RunPolicy {
         RunPolicy(overlap: overlap, cancelWait: cancelWait.seconds, giveUpAfter: max(catchUp.seconds, 3600),
-                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier)
+                  pollInitial: poll.initial.seconds, pollMax: poll.max.seconds, pollMultiplier: poll.multiplier,
+                  pauseAfterFailures: pauseAfterFailures)
     }
 }
 

@@ -1,0 +1,120 @@
+import ControlProtocol
+import Foundation
+import JobJournal
+import Orchestration
+import RunLifecycle
+import Scheduler
+
+/// The control interface served by the running orchestrator.
+struct ControlAdapter: ControlService {
+    let orchestrator: Orchestrator
+    let pid = getpid()
+
+    func status() async -> StatusReply {
+        let now = await orchestrator.now()
+        let started = orchestrator.startedAt
+        let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
+                                role: "single", statusLine: await orchestrator.statusLine())
+        let schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: now) }
+        return StatusReply(daemon: daemon, schedules: schedules)
+    }
+
+    func trigger(_ parameters: TriggerParameters, by peer: Peer) async throws(ControlError) -> TriggerReply {
+        var overlap: OverlapPolicy?
+        if let text = parameters.overlap {
+            guard let policy = OverlapPolicy(rawValue: text) else { throw .invalidParameter("overlap", "\"\(text)\" is not one of skip, queue, replace") }
+            overlap = policy
+        }
+        do {
+            let key = try await orchestrator.trigger(parameters.schedule, reason: parameters.reason, overlap: overlap,
+                                                     requestID: parameters.requestId, by: peer.description)
+            return TriggerReply(schedule: key.schedule, slot: RFC3339.string(key.slot))
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    func pause(_ parameters: PauseParameters, by peer: Peer) async throws(ControlError) -> PauseReply {
+        var until: Date?
+        if let text = parameters.until {
+            guard let date = RFC3339.parse(text) else { throw .invalidParameter("until", "\"\(text)\" is not an RFC 3339 time") }
+            until = date
+        }
+        do {
+            let pause = try await orchestrator.pause(parameters.schedule, until: until, reason: parameters.reason, by: peer.description)
+            return PauseReply(schedule: parameters.schedule, pause: StatusView.pause(pause))
+        } catch let failure as Orchestrator.ControlFailure {
+            throw Self.map(failure)
+        } catch {
+            throw ControlError("\(ControlInterface.name).JournalFailed", .init(message: "\(error)"))
+        }
+    }
+
+    func resume(_ parameters: ResumeParameters, by peer: Peer) async throws(ControlError) -> ResumeReply {
+        do {
+            return ResumeReply(schedule: parameters.schedule, wasPaused: try await orchestrator.resume(parameters.schedule, by: peer.description))
+        } catch let failure as Orchestrator.ControlFailure {
+            throw Self.map(failure)
+        } catch {
+            throw ControlError("\(ControlInterface.name).JournalFailed", .init(message: "\(error)"))
+        }
+    }
+
+    func cancel(_ parameters: CancelParameters, by peer: Peer) async throws(ControlError) -> CancelReply {
+        do {
+            let key = try await orchestrator.cancel(parameters.schedule, reason: parameters.reason, by: peer.description)
+            return CancelReply(schedule: key.schedule, slot: RFC3339.string(key.slot))
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ failure: Orchestrator.ControlFailure) -> ControlError {
+        switch failure {
+        case .unknownSchedule(let name, let known): .unknownSchedule(name, known: known)
+        case .nothingToCancel(let name): ControlError("\(ControlInterface.name).NothingToCancel", .init(schedule: name))
+        }
+    }
+}
+
+/// Status rows from the orchestrator's snapshot, or from the journal when the daemon is not running.
+enum StatusView {
+    static func schedule(_ s: Orchestrator.ScheduleSnapshot, now: Date) -> ScheduleView {
+        let building = s.runs.first { $0.phase.holdsTemplate }
+        let queued = s.runs.filter { !$0.phase.holdsTemplate }.count
+        let state = s.pause != nil ? "paused" : building != nil ? "running" : queued > 0 ? "queued" : "idle"
+        return ScheduleView(schedule: s.config.name, template: s.config.target.name, subscriptionId: s.config.target.subscriptionID,
+                            resourceGroup: s.config.target.resourceGroup, cron: s.config.cron.expression, timezone: s.config.timezone,
+                            state: state, build: building.map { build($0, now: now) }, queued: queued, pause: s.pause.map(pause),
+                            last: s.last.map(last), lastSuccess: s.lastSuccess.map(RFC3339.string), next: s.next.map(RFC3339.string))
+    }
+
+    static func build(_ run: RunLifecycle.Run, now: Date) -> BuildView {
+        var status: RunStatus?
+        var timeout: Int64?
+        var accepted: Date?
+        switch run.phase {
+        case .running(let facts, let at, let last, _):
+            (status, timeout, accepted) = (last, facts.timeoutSeconds, at)
+        case .cancelling(let facts, _, _, _, let last, _):
+            (status, timeout) = (last, facts.timeoutSeconds)
+        case .requested(let facts), .retryingRun(let facts, _, _), .reconciling(let facts, _, _, _), .waitingForForeign(let facts, _, _):
+            timeout = facts.timeoutSeconds
+        default:
+            break
+        }
+        let started = status?.startedAt ?? accepted
+        return BuildView(slot: RFC3339.string(run.key.slot), manual: run.key.manual, phase: run.phase.name, runState: status?.runState,
+                         runSubstate: status?.runSubState, startedAt: started.map(RFC3339.string),
+                         elapsedSeconds: started.map { max(0, Int(now.timeIntervalSince($0))) }, timeoutSeconds: timeout.map(Int.init))
+    }
+
+    static func pause(_ p: PauseRecord) -> PauseView {
+        PauseView(since: RFC3339.string(p.since), until: p.until.map(RFC3339.string), reason: p.reason, by: p.by)
+    }
+
+    static func last(_ r: RunRecord) -> LastView {
+        LastView(outcome: r.outcome?.rawValue ?? "running", slot: RFC3339.string(r.key.slot), endedAt: r.finishedAt.map(RFC3339.string),
+                 message: r.message)
+    }
+}
