@@ -54,8 +54,9 @@ install: release
 	install -D -m 0644 packaging/systemd/imagebuildd.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
 	sed -i 's|/usr/local/bin/imagebuildd|$(PREFIX)/bin/imagebuildd|g' "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
 	install -D -m 0644 packaging/systemd/imagebuildd.catalog "$(DESTDIR)/usr/lib/systemd/catalog/imagebuildd.catalog"
+	install -D -m 0644 packaging/systemd/imagebuildd.sysusers "$(DESTDIR)/usr/lib/sysusers.d/imagebuildd.conf"
 	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
-	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
+	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemd-sysusers 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 
 # A real systemd in a container (../shared/tools/sysd-box); skips loudly where it cannot boot.
 e2e: deps

@@ -76,7 +76,7 @@ let package = Package(
             ]
         ),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
-        .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient"]),
+        .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
@@ -108,6 +108,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
+        .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),
         .testTarget(

@@ -74,6 +74,19 @@ check "ActiveState=active SubState=running" test "$(prop ActiveState)/$(prop Sub
 check "the daemon logged ready before systemd logged Started" sh -c \
     "$BOX exec journalctl -u imagebuildd.service -o cat --no-pager | grep -n -e '^ready' -e '^Started' | head -2 | grep -q '^[0-9]*:ready'"
 check "systemctl status shows the STATUS line" sh -c "$BOX exec systemctl status imagebuildd.service --no-pager | grep -q 'Status: \".*next: golden-nightly (golden)'"
+# The control socket under the hardened unit: status for anyone, changes for root and imagebuildd-operators.
+"$BOX" copy-in packaging/systemd/imagebuildd.sysusers /usr/lib/sysusers.d/imagebuildd.conf
+inbox systemd-sysusers
+inbox useradd --no-create-home alice
+inbox useradd --no-create-home --groups imagebuildd-operators bob
+check "a user outside imagebuildd-operators can read status" sh -c "$BOX exec runuser -u alice -- imagebuildd status | grep -q golden-nightly"
+denied() { out=$("$BOX" exec runuser -u alice -- imagebuildd trigger golden-nightly 2>&1) && return 1; echo "$out" | grep -q 'permission denied'; }
+check "and gets permission denied from trigger" denied
+check "the daemon logs the refusal with the peer's uid" until_ok 5 sh -c "$BOX exec journalctl -u imagebuildd.service -o cat --no-pager | grep -q 'Trigger refused to uid'"
+check "a member of imagebuildd-operators can trigger" sh -c "$BOX exec runuser -u bob -- imagebuildd trigger golden-nightly --reason e2e | grep -q 'triggered golden-nightly'"
+check "history shows the manual run and who asked" until_ok 10 sh -c \
+    "$BOX exec imagebuildd history --state-dir /var/lib/imagebuildd --json | grep -q '\"requested_by\": \"uid [0-9]* (bob)\"'"
+
 has_fields() { inbox journalctl -u imagebuildd.service -o json --no-pager | grep '"MESSAGE_ID":"a6e508072d804b34a743c1dfe3b1bdf4"' | grep -q '"TEMPLATE":"golden"'; }
 check "journalctl -o json has MESSAGE_ID and TEMPLATE fields" until_ok 30 has_fields
 explained() { inbox journalctl -u imagebuildd.service -x --no-pager | grep -q "applies the overlap policy"; }

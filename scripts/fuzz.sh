@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-cron config journal models}
+targets=${FUZZ_TARGETS:-cron config journal models control}
 work=.fuzz-work
 
 # One -sanitize=fuzzer,address: SwiftPM's --sanitize=fuzzer --sanitize=address hands swiftc two flags,

@@ -94,10 +94,25 @@ def models():
                         write("models", json.dumps(item["properties"]["lastRunStatus"]))
 
 
+def control():
+    calls = [
+        {"method": "io.imagebuildd.Control.Status"},
+        {"method": "io.imagebuildd.Control.Trigger", "parameters": {"schedule": "nightly", "reason": "CVE", "request_id": "r1"}},
+        {"method": "io.imagebuildd.Control.Pause", "parameters": {"schedule": "nightly", "until": "2027-01-05T06:00:00Z"}},
+        {"method": "io.imagebuildd.Control.Resume", "parameters": {"schedule": "nightly"}},
+        {"method": "io.imagebuildd.Control.Cancel", "parameters": {"schedule": "nightly"}, "oneway": True},
+        {"method": "org.varlink.service.GetInfo"},
+        {"method": "org.varlink.service.GetInterfaceDescription", "parameters": {"interface": "io.imagebuildd.Control"}},
+    ]
+    for call in calls:
+        write("control", json.dumps(call).encode() + b"\0")
+    write("control", b"".join(json.dumps(c).encode() + b"\0" for c in calls))
+
+
 if __name__ == "__main__":
-    for surface in ("cron", "config", "journal", "models"):
+    for surface in ("cron", "config", "journal", "models", "control"):
         for old in glob.glob(os.path.join(CORPUS, surface, "*")):
             os.remove(old)
-    cron(); config(); journal(); models()
-    for surface in ("cron", "config", "journal", "models"):
+    cron(); config(); journal(); models(); control()
+    for surface in ("cron", "config", "journal", "models", "control"):
         print(surface, len(os.listdir(os.path.join(CORPUS, surface))), "seeds")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AzureClient
 import AzureSimulator
+import ControlProtocol
 import Foundation
 import Orchestration
 import JobJournal
@@ -46,6 +47,7 @@ struct Demo: AsyncParsableCommand {
               tenant_id: \(simulator.principal.tenantId)
               client_id: \(simulator.principal.clientId)
             state_directory: \(stateDirectory)
+            control: { socket: \(stateDirectory)/control.sock }
             defaults:
               timezone: UTC
               poll: { initial: 1m, max: 4m, multiplier: 2 }
@@ -63,6 +65,7 @@ struct Demo: AsyncParsableCommand {
               ubuntu-nightly  "0,30 2 * * *"  ubuntu-2204-golden   succeeds, two run outputs
               windows-nightly "0 2 * * *"     windows-2022-golden  fails
               rhel-nightly    "5 2 * * *"     rhel-9-golden        hangs; cancelled at its 15m build timeout
+            meanwhile, in another terminal: imagebuildd status --socket \(stateDirectory)/control.sock
 
             """)
         let transport = try AsyncHTTPTransport()
@@ -76,6 +79,11 @@ struct Demo: AsyncParsableCommand {
         try await orchestrator.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await orchestrator.run() }
+            // The operator commands work against the demo too: `imagebuildd status --socket …`.
+            group.addTask {
+                try await ControlServer(path: config.control.socket, operatorsGroup: config.control.operatorsGroup,
+                                        service: ControlAdapter(orchestrator: orchestrator)) { _, _ in }.run()
+            }
             try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
             group.cancelAll()
             try await group.waitForAll()

@@ -47,7 +47,7 @@ struct History: ParsableCommand {
 enum HistoryText {
     static func lines(_ runs: [RunRecord]) -> [String] {
         runs.map { run in
-            let outcome = run.outcome?.rawValue ?? "running"
+            let outcome = (run.key.manual ? "manual " : "") + (run.outcome?.rawValue ?? "running")
             let state = run.lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "-"
             let outputs = run.outputs.map { $0.artifactID ?? $0.artifactURI ?? $0.name }.joined(separator: ",")
             return "\(RFC3339.string(run.key.slot))  \(run.key.schedule)  \(run.target?.template ?? "-")  \(outcome)  \(state)"
@@ -66,8 +66,19 @@ enum HistoryJSON {
     static func object(_ run: RunRecord) -> String {
         func str(_ s: String?) -> String {
             guard let s else { return "null" }
-            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
         }
         func time(_ d: Date?) -> String { str(d.map(RFC3339.string)) }
         let outputs = run.outputs.map { "{\"name\": \(str($0.name)), \"artifact_id\": \(str($0.artifactID)), \"artifact_uri\": \(str($0.artifactURI))}" }
@@ -80,6 +91,7 @@ enum HistoryJSON {
             ("last_run_substate", str(run.lastStatus?.runSubState)), ("message", str(run.message ?? (run.outcome == nil ? run.lastStatus?.message : nil))),
             ("outputs", "[" + outputs.joined(separator: ", ") + "]"), ("cancel_requested_at", time(run.cancelRequestedAt)),
             ("cancel_reason", str(run.cancelReason?.rawValue)), ("accepted_at", time(run.acceptedAt)), ("finished_at", time(run.finishedAt)),
+            ("trigger", str(run.key.manual ? "manual" : "schedule")), ("requested_by", str(run.trigger?.requestedBy)),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }

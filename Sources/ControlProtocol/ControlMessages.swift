@@ -9,7 +9,7 @@ public enum ControlInterface {
         # Operator control of imagebuildd: what it does, run a schedule now, pause, resume, cancel.
         interface io.imagebuildd.Control
 
-        type Daemon (ready: bool, pid: int, started_at: string, uptime_seconds: int, role: string, status_line: string)
+        type Daemon (ready: bool, pid: int, started_at: string, uptime_seconds: int, role: string, status_line: string, now: string)
         type Build (slot: string, manual: bool, phase: string, run_state: ?string, run_substate: ?string,
                     started_at: ?string, elapsed_seconds: ?int, timeout_seconds: ?int)
         type Pause (since: string, until: ?string, reason: ?string, by: string)
@@ -22,7 +22,8 @@ public enum ControlInterface {
         method Status() -> (daemon: Daemon, schedules: []Schedule)
 
         # Mutating: root and members of the operators group only.
-        method Trigger(schedule: string, reason: ?string, overlap: ?string, request_id: ?string) -> (schedule: string, slot: string, manual: bool)
+        method Trigger(schedule: string, reason: ?string, overlap: ?string, request_id: ?string)
+            -> (schedule: string, slot: string, manual: bool, decision: string)
         method Pause(schedule: string, reason: ?string, until: ?string) -> (schedule: string, pause: Pause)
         method Resume(schedule: string) -> (schedule: string, was_paused: bool)
         method Cancel(schedule: string, reason: ?string) -> (schedule: string, slot: string)
@@ -81,8 +82,11 @@ public struct DaemonView: Codable, Sendable, Equatable {
     /// `single` today; `leader` or `standby` in cluster mode.
     public var role: String
     public var statusLine: String
+    /// The daemon's clock (which a test or the demo may run faster): relative times count from it.
+    public var now: String
 
-    public init(ready: Bool, pid: Int32, startedAt: String, uptimeSeconds: Int, role: String, statusLine: String) {
+    public init(ready: Bool, pid: Int32, startedAt: String, uptimeSeconds: Int, role: String, statusLine: String, now: String) {
+        self.now = now
         self.ready = ready
         self.pid = pid
         self.startedAt = startedAt
@@ -204,11 +208,14 @@ public struct TriggerReply: Codable, Sendable, Equatable {
     public var schedule: String
     public var slot: String
     public var manual: Bool
+    /// What the overlap policy made of it: `started`, `queued`, `waiting for capacity`, or `skipped: <reason>`.
+    public var decision: String
 
-    public init(schedule: String, slot: String, manual: Bool = true) {
+    public init(schedule: String, slot: String, manual: Bool = true, decision: String) {
         self.schedule = schedule
         self.slot = slot
         self.manual = manual
+        self.decision = decision
     }
 }
 

@@ -41,16 +41,20 @@ public struct ControlServer: Sendable {
             }
         chmod(path, 0o666)
         defer { unlink(path) }
-        try await withTaskCancellationHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection) }
+        do {
+            try await withTaskCancellationHandler {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await serve(connection) }
+                        }
                     }
                 }
+            } onCancel: {
+                server.channel.close(promise: nil)
             }
-        } onCancel: {
-            server.channel.close(promise: nil)
+        } catch where Task.isCancelled {
+            // Closing the listening socket is how cancellation ends the loop; that is a clean stop.
         }
     }
 

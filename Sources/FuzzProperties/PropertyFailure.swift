@@ -9,7 +9,7 @@ public struct PropertyFailure: Error, CustomStringConvertible, Sendable {
 
 /// Every input surface, by the name its fuzz target, corpus and regression folder share.
 public enum InputSurface: String, CaseIterable, Sendable {
-    case cron, config, journal, models
+    case cron, config, journal, models, control
 
     /// Checks one input against this surface's property; nil when it holds.
     public func check(_ data: [UInt8]) -> PropertyFailure? {
@@ -18,6 +18,7 @@ public enum InputSurface: String, CaseIterable, Sendable {
         case .config: ConfigProperty.check(data)
         case .journal: JournalProperty.check(data)
         case .models: ModelProperty.check(data)
+        case .control: ControlProperty.check(data)
         }
     }
 }

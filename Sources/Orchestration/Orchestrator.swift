@@ -203,7 +203,8 @@ public actor Orchestrator {
 
     /// `imagebuildd trigger`: a manual slot of `schedule` now, journaled with who asked and why
     /// before its Run. The same request id returns the same slot.
-    public func trigger(_ name: String, reason: String?, overlap: OverlapPolicy?, requestID: String?, by: String) throws(ControlFailure) -> SlotKey {
+    public func trigger(_ name: String, reason: String?, overlap: OverlapPolicy?, requestID: String?, by: String) throws(ControlFailure)
+        -> (slot: SlotKey, decision: String) {
         let schedule = try schedule(named: name)
         var policy = schedule.runPolicy
         if let overlap { policy.overlap = overlap }
@@ -212,7 +213,15 @@ public actor Orchestrator {
         logger.notice("manual run of \(name) requested by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "trigger", "REQUESTED_BY": "\(by)"])
         dispatch(work, own: nil)
-        return key
+        let skipped = work.lazy.flatMap(\.effects).compactMap { if case .record(.slotSkipped(key, let reason)) = $0 { reason } else { nil } }.first
+        let decision = switch table.runs[key]?.phase {
+        case .preparing?: "started"
+        case .queuedBehind?: "queued behind the running build"
+        case .waitingForCapacity?: "waiting for capacity (max_concurrent_builds)"
+        case let phase?: phase.name
+        case nil: skipped.map { "skipped: \($0)" } ?? "already requested"
+        }
+        return (key, decision)
     }
 
     /// `imagebuildd pause`: durable before it returns.

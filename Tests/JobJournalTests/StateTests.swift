@@ -37,7 +37,9 @@ import Testing
         #expect(state.counters.slotsDue == 7)
         #expect(state.counters.slotsSkipped == 1)
         #expect(state.counters.finished == [.succeeded: 4, .failed: 1])
-        #expect(state.recentRuns.first?.key == slot("nightly", 4))
+        // A skipped slot is history too (outcome skipped, its reason as the message), and the newest here.
+        #expect(state.history["weekly"]!.map(\.outcome) == [.skipped] && state.history["weekly"]!.first!.message == "overlap")
+        #expect(state.recentRuns.map(\.key).prefix(2) == [slot("weekly", 0), slot("nightly", 4)])
     }
 
     @Test func compactionKeepsTheStateAndDropsOldSegments() async throws {

@@ -211,3 +211,112 @@ import Testing
         #expect(Outcomes.outcome(runState: state, cancelReason: reason) == outcome)
     }
 }
+
+/// Operator control through the state machine: run now, pause, resume, cancel, auto-pause.
+@Suite struct ControlTableTests {
+    typealias H = RunTableTests.Harness
+    static let t0 = RunTableTests.t0
+
+    static func request(_ id: String? = nil) -> TriggerRequest {
+        TriggerRequest(requestedBy: "uid 1000 (alice)", reason: "CVE-2027-0001", requestID: id)
+    }
+
+    mutating func trigger(_ h: inout H, _ overlap: OverlapPolicy, at minutes: Double, id: String? = nil) -> SlotKey {
+        let (key, work) = h.table.trigger("a", target: RunTableTests.target, policy: RunTableTests.policy(overlap), request: Self.request(id),
+                                          now: Self.t0.addingTimeInterval(minutes * 60))
+        h.apply(work)
+        return key
+    }
+
+    @Test(arguments: OverlapPolicy.allCases)
+    mutating func triggerDuringARunningBuildFollowsTheOverlapPolicy(_ overlap: OverlapPolicy) {
+        var h = H()
+        let scheduled = h.due("a", 0, policy: RunTableTests.policy(.skip))
+        h.start(scheduled, at: 0)
+        let manual = trigger(&h, overlap, at: 10)
+        #expect(manual.manual && manual.schedule == "a")
+        // Who asked and why is journaled before anything else of the manual slot.
+        #expect(h.journal.first { $0.slot == manual } == .triggerRequested(manual, Self.request()))
+        switch overlap {
+        case .skip:
+            #expect(h.skipReason(manual) == "overlap: the previous build is still running")
+        case .queue:
+            #expect(h.phase(manual) == "queued")
+            h.end(scheduled, state: "Succeeded", at: 20)
+            #expect(h.inFlight[manual] == .readTemplate)
+        case .replace:
+            #expect(h.journal.contains(.cancelRequested(scheduled, reason: .replace)))
+            #expect(h.phase(manual) == "queued")
+        }
+        // A manual slot is not a slot of the schedule: the catch-up rule does not see it.
+        #expect(h.state.lastSlot["a"] == scheduled.slot)
+        #expect(h.state.openRuns[manual]?.trigger?.requestedBy == "uid 1000 (alice)" || h.state.history["a"]?.contains { $0.key == manual } == true)
+    }
+
+    @Test mutating func aRetriedTriggerGetsTheSameSlot() {
+        var h = H()
+        let first = trigger(&h, .skip, at: 0, id: "req-1")
+        let again = trigger(&h, .skip, at: 1, id: "req-1")
+        #expect(first == again)
+        #expect(h.journal.filter { if case .slotDue = $0 { true } else { false } }.count == 1)
+    }
+
+    @Test func pausedSlotsAreSkippedAcrossARestartAndResumeBringsNoBurst() {
+        var h = H()
+        let fact = h.table.pause("a", until: nil, reason: "incident 42", by: "uid 0 (root)", now: Self.t0)
+        h.state.apply(JournalRecord(seq: 1, at: Self.t0, event: fact))
+        let first = h.due("a", 15, policy: RunTableTests.policy(.skip))
+        #expect(h.skipReason(first) == "paused")
+        // The process restarts: the pause is in the journal, so it holds.
+        let (recovered, _) = RunTable.recover(h.state, maxConcurrentBuilds: 10, now: Self.t0.addingTimeInterval(20 * 60)) { _ in RunTableTests.policy(.skip) }
+        h.table = recovered
+        #expect(h.table.paused["a"]?.reason == "incident 42")
+        let second = h.due("a", 30, policy: RunTableTests.policy(.skip))
+        #expect(h.skipReason(second) == "paused")
+        #expect(h.table.resume("a", by: "uid 0 (root)") == .resumed(schedule: "a", by: "uid 0 (root)"))
+        #expect(h.table.resume("a", by: "uid 0 (root)") == nil)
+        #expect(h.table.runs.isEmpty, "resume starts nothing by itself")
+        let third = h.due("a", 45, policy: RunTableTests.policy(.skip))
+        #expect(h.phase(third) == "preparing")
+    }
+
+    @Test func aPauseWithUntilEndsByItself() {
+        var h = H()
+        _ = h.table.pause("a", until: Self.t0.addingTimeInterval(3600), reason: nil, by: "uid 0 (root)", now: Self.t0)
+        let during = h.due("a", 30, policy: RunTableTests.policy(.skip))
+        #expect(h.skipReason(during) == "paused")
+        let after = h.due("a", 60, policy: RunTableTests.policy(.skip))
+        #expect(h.journal.contains(.resumed(schedule: "a", by: "until")))
+        #expect(h.phase(after) == "preparing")
+    }
+
+    @Test func pauseAfterFailuresPausesAtTheLimit() {
+        var h = H()
+        var policy = RunTableTests.policy(.skip)
+        policy.pauseAfterFailures = 2
+        for (n, state) in ["Failed", "Succeeded", "Failed", "Failed"].enumerated() {
+            let key = h.due("a", Double(n * 60), policy: policy)
+            h.start(key, at: Double(n * 60))
+            h.end(key, state: state, at: Double(n * 60 + 10), startedAt: Double(n * 60))
+        }
+        let pauses = h.journal.compactMap { if case .paused(_, _, let reason, let by) = $0 { (reason, by) } else { nil } }
+        #expect(pauses.count == 1 && pauses.first?.1 == "pause_after_failures", "\(pauses)")
+        let next = h.due("a", 240, policy: policy)
+        #expect(h.skipReason(next) == "paused")
+    }
+
+    @Test func operatorCancelEndsCanceled() {
+        var h = H()
+        #expect(h.table.cancel("a", now: Self.t0) == nil)
+        let key = h.due("a", 0, policy: RunTableTests.policy(.skip))
+        h.start(key, at: 0)
+        let work = h.table.cancel("a", now: Self.t0.addingTimeInterval(300))
+        #expect(work?.key == key)
+        h.apply(work.map { [$0] } ?? [])
+        #expect(h.journal.contains(.cancelRequested(key, reason: .operator)))
+        h.send(key, .cancelAnswered(error: nil), at: 5)
+        h.send(key, .wake, at: 6)
+        h.end(key, state: "Canceled", at: 6)
+        #expect(h.outcome(key) == .canceled)
+    }
+}

@@ -14,7 +14,7 @@ struct ControlAdapter: ControlService {
         let now = await orchestrator.now()
         let started = orchestrator.startedAt
         let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
-                                role: "single", statusLine: await orchestrator.statusLine())
+                                role: "single", statusLine: await orchestrator.statusLine(), now: RFC3339.string(now))
         let schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: now) }
         return StatusReply(daemon: daemon, schedules: schedules)
     }
@@ -26,9 +26,9 @@ struct ControlAdapter: ControlService {
             overlap = policy
         }
         do {
-            let key = try await orchestrator.trigger(parameters.schedule, reason: parameters.reason, overlap: overlap,
-                                                     requestID: parameters.requestId, by: peer.description)
-            return TriggerReply(schedule: key.schedule, slot: RFC3339.string(key.slot))
+            let (key, decision) = try await orchestrator.trigger(parameters.schedule, reason: parameters.reason, overlap: overlap,
+                                                                 requestID: parameters.requestId, by: peer.description)
+            return TriggerReply(schedule: key.schedule, slot: RFC3339.string(key.slot), decision: decision)
         } catch {
             throw Self.map(error)
         }

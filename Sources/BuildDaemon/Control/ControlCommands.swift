@@ -63,7 +63,7 @@ struct Status: ParsableCommand {
         if json {
             print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
         } else {
-            print(StatusText.render(reply, now: Date()))
+            print(StatusText.render(reply, now: RFC3339.parse(reply.daemon.now) ?? Date()))
         }
     }
 
@@ -89,7 +89,8 @@ struct Status: ParsableCommand {
                                 next: settings?.cron.next(after: now).map(RFC3339.string))
         }
         if json {
-            let reply = StatusReply(daemon: DaemonView(ready: false, pid: 0, startedAt: "", uptimeSeconds: 0, role: "stopped", statusLine: reason),
+            let reply = StatusReply(daemon: DaemonView(ready: false, pid: 0, startedAt: "", uptimeSeconds: 0, role: "stopped", statusLine: reason,
+                                                       now: RFC3339.string(now)),
                                     schedules: schedules)
             print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
         } else {
@@ -132,7 +133,7 @@ struct Trigger: ParsableCommand {
             }
         }
         guard let reply else { Terminal.failure("no answer from the daemon") }
-        print("triggered \(reply.schedule): manual slot \(reply.slot)")
+        print("triggered \(reply.schedule): manual slot \(reply.slot), \(reply.decision)")
     }
 }
 
