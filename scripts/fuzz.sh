@@ -8,9 +8,10 @@ seconds=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-cron config journal models control}
 work=.fuzz-work
 
-# One -sanitize=fuzzer,address: SwiftPM's --sanitize=fuzzer --sanitize=address hands swiftc two flags,
-# and the second replaces the first, which silently drops the coverage instrumentation.
-flags=(-c release -Xswiftc -sanitize=fuzzer,address)
+# SwiftPM's --sanitize=fuzzer makes it link libFuzzer's main; the one -sanitize=fuzzer,address after
+# it matters because swiftc keeps only the last -sanitize flag, and --sanitize=fuzzer --sanitize=address
+# would silently drop the coverage instrumentation.
+flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
 (cd Fuzz && swift build "${flags[@]}")
 bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)/imagebuildd-fuzz"
 
