@@ -27,3 +27,6 @@ python3 -c 'import azure.mgmt.imagebuilder, azure.identity' 2>/dev/null ||
 swift build -c release --static-swift-stdlib
 (cd Benchmarks && swift build -c release --product JournalFill)
 python3 scripts/soak.py "$(swift build -c release --show-bin-path)/imagebuildd" Benchmarks/.build/release/JournalFill "$out"
+
+# The control socket: round trips with 1,000 schedules, `imagebuildd status` with 10,000.
+python3 scripts/control-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" | tee "$out/control.txt"
