@@ -46,9 +46,9 @@ public struct ConfigLoader {
         } catch let error as ConfigError {
             throw error
         } catch let error as YamlError {
-            throw yamlError(error)
+            throw yamlError(error, text: text)
         } catch {
-            throw ConfigError(file: file, line: 0, column: 0, key: "", message: "\(error)")
+            throw ConfigError(file: file, line: 1, column: 1, key: "", message: "\(error)")
         }
         let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "defaults", "schedules"])
         var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
@@ -271,13 +271,24 @@ public struct ConfigLoader {
         return url
     }
 
-    private func yamlError(_ error: YamlError) -> ConfigError {
+    /// Every YAML error at a place in the file: scanner, parser and composer errors carry a mark, a
+    /// reader error (bad bytes, control characters) a byte offset; anything else is at 1:1.
+    private func yamlError(_ error: YamlError, text: String) -> ConfigError {
         switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
             let why = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "invalid YAML: \(why)")
+            return ConfigError(file: file, line: max(mark.line, 1), column: max(mark.column, 1), key: "", message: "invalid YAML: \(why)")
+        case .reader(let problem, let offset, _, _):
+            let before = text.utf8.prefix(max(offset ?? 0, 0))
+            let line = before.count { $0 == UInt8(ascii: "\n") } + 1
+            let column = before.count - (before.lastIndex(of: UInt8(ascii: "\n")).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            return ConfigError(file: file, line: line, column: column, key: "", message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(file: file, line: max(context.mark.line, 1), column: max(context.mark.column, 1), key: "",
+                               message: "invalid YAML: duplicate keys \(duplicates.joined(separator: ", "))")
         default:
-            return ConfigError(file: file, line: 0, column: 0, key: "", message: "invalid YAML: \(error)")
+            return ConfigError(file: file, line: 1, column: 1, key: "", message: "invalid YAML: \(error)")
         }
     }
 }
