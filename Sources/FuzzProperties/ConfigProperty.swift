@@ -12,12 +12,23 @@ public enum ConfigProperty {
         do {
             _ = try loader.parse(text)
         } catch {
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+            let lines = yamlLines(text)
             guard error.line >= 1, error.line <= lines + 1, error.column >= 1,
                   error.description.hasPrefix("fuzz.yaml:\(error.line):\(error.column): ") else {
                 return PropertyFailure("error not located inside the file (\(lines) lines): \(error)")
             }
         }
         return nil
+    }
+
+    /// Lines as YAML counts them: `\r\n`, `\r` and `\n` each end one.
+    static func yamlLines(_ text: String) -> Int {
+        var lines = 1
+        var previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            if scalar == "\r" || (scalar == "\n" && previous != "\r") { lines += 1 }
+            previous = scalar
+        }
+        return lines
     }
 }
