@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A typed model plus every JSON member it does not name, so decoding then encoding loses nothing.
 ///
 /// ARM adds properties in new api-versions; a daemon that PUTs back what it read must not strip
@@ -26,8 +28,7 @@ public struct Extensible<Fields: Codable & Sendable & Equatable>: Codable, Senda
 
     public init(from decoder: any Decoder) throws {
         fields = try Fields(from: decoder)
-        // Synthesized coding keys are the stored property names, which Mirror lists.
-        let known = Set(Mirror(reflecting: fields).children.compactMap(\.label))
+        let known = KnownMembers.names(of: fields)
         let container = try decoder.container(keyedBy: AnyCodingKey.self)
         var extra: [String: JSONValue] = [:]
         for key in container.allKeys where !known.contains(key.stringValue) {
@@ -42,5 +43,20 @@ public struct Extensible<Fields: Codable & Sendable & Equatable>: Codable, Senda
         for (key, value) in additionalMembers.sorted(by: { $0.key < $1.key }) {
             try container.encode(value, forKey: AnyCodingKey(key))
         }
+    }
+}
+
+/// The member names each `Fields` type models, found once per type: a poll decodes a template every
+/// few seconds per build, and reflecting on every decode cost more than the decoding.
+enum KnownMembers {
+    private static let cache = Mutex<[ObjectIdentifier: Set<String>]>([:])
+
+    static func names<Fields>(of fields: Fields) -> Set<String> {
+        let id = ObjectIdentifier(Fields.self)
+        if let names = cache.withLock({ $0[id] }) { return names }
+        // Synthesized coding keys are the stored property names, which Mirror lists.
+        let names = Set(Mirror(reflecting: fields).children.compactMap(\.label))
+        cache.withLock { $0[id] = names }
+        return names
     }
 }
