@@ -21,12 +21,12 @@ public enum ConfigProperty {
         return nil
     }
 
-    /// Lines as YAML counts them: `\r\n`, `\r` and `\n` each end one.
+    /// Lines as YAML 1.1 (libyaml) counts them: `\r\n`, `\r`, `\n`, NEL, LS and PS each end one.
     static func yamlLines(_ text: String) -> Int {
         var lines = 1
         var previous: Unicode.Scalar?
         for scalar in text.unicodeScalars {
-            if scalar == "\r" || (scalar == "\n" && previous != "\r") { lines += 1 }
+            if ["\r", "\u{85}", "\u{2028}", "\u{2029}"].contains(scalar) || (scalar == "\n" && previous != "\r") { lines += 1 }
             previous = scalar
         }
         return lines
