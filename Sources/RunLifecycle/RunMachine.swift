@@ -173,18 +173,20 @@ public enum RunMachine {
                         .wake(at: now.addingTimeInterval(run.policy.pollInitial))]
             }
             guard now >= resendAfter else {
-                run.phase = .reconciling(facts, since: since, resendAfter: resendAfter, pollDelay: run.policy.backoff(delay))
-                return [.wake(at: min(now.addingTimeInterval(delay), resendAfter))]
+                // No backoff here: a build of ours may be running against its deadline unseen.
+                run.phase = .reconciling(facts, since: since, resendAfter: resendAfter, pollDelay: run.policy.pollInitial)
+                return [.wake(at: min(now.addingTimeInterval(run.policy.pollInitial), resendAfter))]
             }
             guard facts.sends < maxSends else {
                 return finish(&run, .lost, "could not tell whether Run was accepted after \(facts.sends) requests")
             }
             return [.log(LogLine(.notice, "reconciled: no build since the request; sending Run (request \(facts.sends + 1))"))]
                 + send(&run, &facts, now)
-        case (.reconciling(let facts, let since, let resendAfter, let delay), .pollFailed(let reason)):
-            // No giving up: a build of ours may be running, and only a reading of the template tells.
-            run.phase = .reconciling(facts, since: since, resendAfter: resendAfter, pollDelay: run.policy.backoff(delay))
-            return [.log(LogLine(.warning, "reconcile: reading the template failed (\(reason))")), .wake(at: now.addingTimeInterval(delay))]
+        case (.reconciling(let facts, let since, let resendAfter, _), .pollFailed(let reason)):
+            // No giving up and no backoff: a build of ours may be running, and only a reading of the template tells.
+            run.phase = .reconciling(facts, since: since, resendAfter: resendAfter, pollDelay: run.policy.pollInitial)
+            return [.log(LogLine(.warning, "reconcile: reading the template failed (\(reason))")),
+                    .wake(at: now.addingTimeInterval(run.policy.pollInitial))]
 
         // Someone else's build.
         case (.waitingForForeign, .wake):

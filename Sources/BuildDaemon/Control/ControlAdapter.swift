@@ -40,21 +40,21 @@ struct ControlAdapter: ControlService {
             guard let date = RFC3339.parse(text) else { throw .invalidParameter("until", "\"\(text)\" is not an RFC 3339 time") }
             until = date
         }
-        do {
-            let pause = try await orchestrator.pause(parameters.schedule, until: until, reason: parameters.reason, by: peer.description)
-            return PauseReply(schedule: parameters.schedule, pause: StatusView.pause(pause))
-        } catch let failure as Orchestrator.ControlFailure {
-            throw Self.map(failure)
-        } catch {
-            throw ControlError("\(ControlInterface.name).JournalFailed", .init(message: "\(error)"))
-        }
+        let pause = try await Self.durably { try await orchestrator.pause(parameters.schedule, until: until, reason: parameters.reason, by: peer.description) }
+        return PauseReply(schedule: parameters.schedule, pause: StatusView.pause(pause))
     }
 
     func resume(_ parameters: ResumeParameters, by peer: Peer) async throws(ControlError) -> ResumeReply {
+        let wasPaused = try await Self.durably { try await orchestrator.resume(parameters.schedule, by: peer.description) }
+        return ResumeReply(schedule: parameters.schedule, wasPaused: wasPaused)
+    }
+
+    /// A request that writes the journal before it answers: its own failures, or the journal's.
+    static func durably<T: Sendable>(_ work: () async throws -> T) async throws(ControlError) -> T {
         do {
-            return ResumeReply(schedule: parameters.schedule, wasPaused: try await orchestrator.resume(parameters.schedule, by: peer.description))
+            return try await work()
         } catch let failure as Orchestrator.ControlFailure {
-            throw Self.map(failure)
+            throw map(failure)
         } catch {
             throw ControlError("\(ControlInterface.name).JournalFailed", .init(message: "\(error)"))
         }

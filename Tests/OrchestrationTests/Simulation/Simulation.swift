@@ -315,7 +315,8 @@ struct Simulation {
                 guard ranUntil > deadline.addingTimeInterval(schedule.policy.cancelWait + slack) else { continue }
                 let cancelled = arm.cancels[name, default: []].contains { $0 >= build.startedAt && $0 <= deadline.addingTimeInterval(slack) }
                 if !cancelled {
-                    violations.append("\(slot): build on \(name) ran \(Int(ranUntil.timeIntervalSince(deadline)))s past its deadline without a cancel")
+                    let cancels = arm.cancels[name, default: []].map(offset)
+                    violations.append("\(slot): build on \(name) started \(offset(build.startedAt)) ran \(Int(ranUntil.timeIntervalSince(deadline)))s past its deadline without a cancel (cancels at \(cancels))")
                 }
             }
         }
