@@ -91,10 +91,8 @@ public actor Orchestrator {
         }
         let schedules = config.schedules
         for due in SlotTimer.missedSlots(schedules.map(\.timerSchedule), now: now, lastSlot: { state.lastSlot[$0] }) {
-            let schedule = schedules[due.schedule]
-            logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedule.name)", "SLOT": "\(RFC3339.string(due.slot))"])
-            dispatch(table.slotDue(SlotKey(schedule: schedule.name, slot: due.slot), target: schedule.buildTarget,
-                                   policy: policy(schedule), now: now), own: nil)
+            logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedules[due.schedule].name)", "SLOT": "\(RFC3339.string(due.slot))"])
+            fire(due, of: schedules, now: now)
         }
         resetTimer()
     }
@@ -294,7 +292,8 @@ public actor Orchestrator {
                     spawn(.run(key, generation: generation, [effect] + pending))
                     return
                 }
-                do { try await sleep(until: at) } catch { return }
+                // A test's manual clock, which shares the activity gauge, counts the task idle while it sleeps.
+                do { try await clock.sleep(until: at) } catch { return }
                 event = .wake
             case .readTemplate, .callRun, .poll, .callCancel, .listOutputs:
                 guard let target else { return }
@@ -319,12 +318,6 @@ public actor Orchestrator {
     private func spawn(_ work: Spawn) {
         activity?.enter()
         if case .terminated = spawner.yield(work) { activity?.leave() }
-    }
-
-    /// Sleeps on the daemon's clock. A test's manual clock, which shares the activity gauge, counts the
-    /// task idle once it is registered as a sleeper and active again when it wakes.
-    private func sleep(until instant: Date) async throws {
-        try await clock.sleep(until: instant)
     }
 
     private func nextGeneration(_ key: SlotKey) -> Int {
@@ -414,15 +407,18 @@ public actor Orchestrator {
     /// new timer; this one then ends at its next wake.
     private func runTimer(_ generation: Int) async {
         while generation == timerGeneration, let at = timer.nextFireAt {
-            do { try await sleep(until: at) } catch { return }
+            do { try await clock.sleep(until: at) } catch { return }
             guard generation == timerGeneration, !Task.isCancelled else { return }
             let now = clock.now()
-            for due in timer.popDue(now: now) {
-                let schedule = config.schedules[due.schedule]
-                dispatch(table.slotDue(SlotKey(schedule: schedule.name, slot: due.slot), target: schedule.buildTarget,
-                                       policy: policy(schedule), now: now), own: nil)
-            }
+            for due in timer.popDue(now: now) { fire(due, of: config.schedules, now: now) }
         }
+    }
+
+    /// A slot came due (on time, or the latest missed one): the table decides, the group runs the work.
+    private func fire(_ due: SlotTimer.Due, of schedules: [ScheduleConfig], now: Date) {
+        let schedule = schedules[due.schedule]
+        dispatch(table.slotDue(SlotKey(schedule: schedule.name, slot: due.slot), target: schedule.buildTarget,
+                               policy: schedule.runPolicy, now: now), own: nil)
     }
 
     private func runWatchdog() async {
@@ -437,11 +433,7 @@ public actor Orchestrator {
 
     /// The settings of a run's schedule, or the defaults when it left the config (its runs still finish).
     private func policy(for key: SlotKey) -> RunPolicy {
-        config.schedules.first { $0.name == key.schedule }.map(policy) ?? ConfigLoader.Defaults().runPolicy
-    }
-
-    private func policy(_ schedule: ScheduleConfig) -> RunPolicy {
-        schedule.runPolicy
+        config.schedules.first { $0.name == key.schedule }?.runPolicy ?? ConfigLoader.Defaults().runPolicy
     }
 
     private func buildTimeout(for key: SlotKey) -> BuildTimeout {

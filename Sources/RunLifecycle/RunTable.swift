@@ -56,6 +56,10 @@ public struct RunTable: Sendable {
                                                     .log(LogLine(.notice, key.manual ? "manual run requested" : "slot fired", event: "slot-fired"))]
         var others: [Work] = []
         let template = run.template
+        /// `slot-queued` and why, unless recovery found it in the journal already.
+        func queued(_ why: String) -> [RunEffect] {
+            journaled.queued ? [] : [.record(.slotQueued(key)), .log(LogLine(.info, why))]
+        }
         if !key.manual, let pause = paused[key.schedule] {
             if let until = pause.until, until <= now {
                 paused[key.schedule] = nil
@@ -83,13 +87,13 @@ public struct RunTable: Sendable {
                 return [Work(key: key, effects: own)] + others
             case .queue:
                 pending[template] = key
-                own += [.record(.slotQueued(key)), .log(LogLine(.info, "slot queued behind the running build"))].filter { _ in !journaled.queued }
+                own += queued("slot queued behind the running build")
             case .replaceRunning:
                 if let older = pending[template], older != key {
                     others += close(older, reason: "superseded by the slot at \(iso(key.slot)) while both waited to replace the running build", now: now)
                 }
                 pending[template] = key
-                own += [.record(.slotQueued(key)), .log(LogLine(.info, "slot queued to replace the running build"))].filter { _ in !journaled.queued }
+                own += queued("slot queued to replace the running build")
                 if case .running = holder.phase {
                     var cancelled = holder
                     let effects = RunMachine.requestCancel(&cancelled, reason: .replace, now: now)
@@ -107,7 +111,7 @@ public struct RunTable: Sendable {
         } else {
             run.phase = .waitingForCapacity(since: now)
             waiting.append(key)
-            if !journaled.queued { own += [.record(.slotQueued(key)), .log(LogLine(.info, "slot queued: max_concurrent_builds reached"))] }
+            own += queued("slot queued: max_concurrent_builds reached")
         }
         runs[key] = run
         return [Work(key: key, effects: own)] + others

@@ -27,7 +27,16 @@ public struct SlotTimer: Sendable {
     }
 
     public let schedules: [Schedule]
-    private var queue = SlotQueue()
+    /// The next slot of each schedule, by fire time.
+    private struct Entry: Comparable, Sendable {
+        var fireAt: Date
+        var slot: Date
+        var schedule: Int
+
+        static func < (a: Entry, b: Entry) -> Bool { a.fireAt < b.fireAt }
+    }
+
+    private var queue = MinHeap<Entry>()
     /// Schedules that have no fire time within five years, to be reported once.
     public private(set) var exhausted: [String] = []
 
@@ -75,6 +84,6 @@ public struct SlotTimer: Sendable {
         }
         let jitter = Jitter.delay(schedule: schedule.name, slot: slot, maximum: schedule.jitter)
         let seconds = Double(jitter.components.seconds) + Double(jitter.components.attoseconds) / 1e18
-        queue.push(.init(fireAt: slot.addingTimeInterval(seconds), slot: slot, schedule: index))
+        queue.push(Entry(fireAt: slot.addingTimeInterval(seconds), slot: slot, schedule: index))
     }
 }

@@ -55,7 +55,7 @@ struct Simulation {
     var downtime: [(Date, Date)] = []
     var quiet = false
 
-    var queue: [Pending] = []
+    var queue = MinHeap<Pending>()
     var order = 0
     var violations: [String] = []
     var crashes = 0
@@ -201,7 +201,6 @@ struct Simulation {
         table = nil
         timer = nil
         queue.removeAll { if case .answer = $0.kind { true } else if case .slotTimer = $0.kind { true } else { false } }
-        queue.sort()  // a sorted array is a heap again
         let back = now.addingTimeInterval(random.pick([1, 60, 600, 3 * 3600]))
         downtime.append((now, back))
         push(back, .restart)
@@ -328,33 +327,14 @@ struct Simulation {
 
     func offset(_ t: Date) -> String { "\(Int(t.timeIntervalSince(start)))s" }
 
-    // MARK: - Event queue (a binary heap)
+    // MARK: - Event queue
 
     mutating func push(_ at: Date, _ kind: Kind) {
         order += 1
-        queue.append(Pending(at: at, order: order, kind: kind))
-        var child = queue.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard queue[child] < queue[parent] else { break }
-            queue.swapAt(child, parent)
-            child = parent
-        }
+        queue.push(Pending(at: at, order: order, kind: kind))
     }
 
     mutating func pop() -> Pending? {
-        guard !queue.isEmpty else { return nil }
-        queue.swapAt(0, queue.count - 1)
-        let top = queue.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < queue.count, queue[left] < queue[smallest] { smallest = left }
-            if right < queue.count, queue[right] < queue[smallest] { smallest = right }
-            guard smallest != parent else { return top }
-            queue.swapAt(parent, smallest)
-            parent = smallest
-        }
+        queue.pop()
     }
 }
