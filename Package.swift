@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "Orchestration", targets: ["Orchestration"]),
         .library(name: "FuzzProperties", targets: ["FuzzProperties"]),
         .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
+        .library(name: "Notifications", targets: ["Notifications"]),
+        .library(name: "Observability", targets: ["Observability"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Already in the graph through async-http-client; named for HMAC-SHA256 of webhook bodies.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -75,12 +80,34 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Webhook delivery: journaled intents sent at least once, signed, retried within a window.
+        .target(
+            name: "Notifications",
+            dependencies: [
+                "JobJournal", "AzureClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The daemon's Prometheus metrics: the registry, `GET /metrics`, the node_exporter textfile.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "JobJournal", "Orchestration",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
         .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
                 "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "ControlProtocol", "CSystemd",
+                "Notifications", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -108,6 +135,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "AzureClient"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),

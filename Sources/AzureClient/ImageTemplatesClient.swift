@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// How ARM acknowledged a Run or Cancel: the build itself is then followed through `lastRunStatus`.
@@ -29,6 +30,13 @@ public final class ImageTemplatesClient: Sendable {
     private let pause: @Sendable (Duration) async throws -> Void
     /// Paces requests per subscription inside ARM's limits; shared by every call of this client.
     public let pacer: RequestPacer
+    private let traffic = Mutex<[String: [String: Int]]>([:])
+
+    /// ARM's answers so far, per operation and per HTTP status (`transport` when none came): what the
+    /// metrics export.
+    public var answers: [String: [String: Int]] {
+        traffic.withLock { $0 }
+    }
 
     /// `sleep` is how the client waits between retries and operation polls (a daemon on a
     /// compressed clock passes its own).
@@ -222,6 +230,11 @@ public final class ImageTemplatesClient: Sendable {
             }
             let failure: AzureError
             var hint: Duration?
+            let code = switch outcome {
+            case .success(let response): "\(response.status)"
+            case .failure: "transport"
+            }
+            traffic.withLock { $0[operation, default: [:]][code, default: 0] += 1 }
             switch outcome {
             case .failure(let transportFailure):
                 if case .maybeSent(let reason) = transportFailure, !idempotent {

@@ -101,8 +101,13 @@ enum RecordText {
         case .paused(let schedule, let until, let reason, let by):
             parts += [schedule, "by=\(by)"] + (until.map { ["until=\(RFC3339.string($0))"] } ?? []) + (reason.map { ["reason=\($0)"] } ?? [])
         case .resumed(let schedule, let by): parts += [schedule, "by=\(by)"]
+        case .scheduleSeen(let schedule), .stale(let schedule): parts.append(schedule)
+        case .notifyQueued(let n): parts += [n.schedule, "event=\(n.event)", "key=\(n.key)", "sinks=\(n.sinks.joined(separator: ","))"]
+        case .notifyDone(let key, let sink, let delivered, let attempts):
+            parts += ["key=\(key)", "sink=\(sink)", delivered ? "delivered" : "abandoned", "attempts=\(attempts)"]
         case .snapshot(let s):
-            parts.append("open_runs=\(s.openRuns.count) history=\(s.history.values.map(\.count).reduce(0, +)) schedules=\(s.lastSlot.count)")
+            parts.append("open_runs=\(s.openRuns.count) history=\(s.history.values.map(\.count).reduce(0, +)) schedules=\(s.lastSlot.count)"
+                         + " outbox=\(s.outbox.count)")
         }
         return parts.joined(separator: " ")
     }

@@ -48,8 +48,15 @@ struct Run: AsyncParsableCommand {
         } catch {
             Terminal.failure("\(config): \(error)")
         }
+        let reporting: Reporting
+        do {
+            reporting = try Reporting(config: loaded, journal: journal, client: client, transport: try AsyncHTTPTransport(), clock: clock,
+                                      logger: logger, environment: environment)
+        } catch {
+            Terminal.failure("\(config): \(error)")
+        }
         let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
-        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger, notifier: notifier)
+        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger, notifier: notifier, reporting: reporting)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         do {

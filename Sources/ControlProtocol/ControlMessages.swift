@@ -16,7 +16,7 @@ public enum ControlInterface {
         type Last (outcome: string, slot: string, ended_at: ?string, message: ?string)
         type Schedule (schedule: string, template: string, subscription_id: string, resource_group: string,
                        cron: string, timezone: string, state: string, build: ?Build, queued: int, pause: ?Pause,
-                       last: ?Last, last_success: ?string, next: ?string)
+                       last: ?Last, last_success: ?string, next: ?string, stale_since: ?string)
 
         # Read-only: open to anyone who can open the socket.
         method Status() -> (daemon: Daemon, schedules: []Schedule)
@@ -113,9 +113,12 @@ public struct ScheduleView: Codable, Sendable, Equatable {
     public var last: LastView?
     public var lastSuccess: String?
     public var next: String?
+    /// When no success within `stale_after` was announced; absent while the image is fresh.
+    public var staleSince: String?
 
     public init(schedule: String, template: String, subscriptionId: String, resourceGroup: String, cron: String, timezone: String,
-                state: String, build: BuildView?, queued: Int, pause: PauseView?, last: LastView?, lastSuccess: String?, next: String?) {
+                state: String, build: BuildView?, queued: Int, pause: PauseView?, last: LastView?, lastSuccess: String?, next: String?,
+                staleSince: String? = nil) {
         self.schedule = schedule
         self.template = template
         self.subscriptionId = subscriptionId
@@ -129,6 +132,7 @@ public struct ScheduleView: Codable, Sendable, Equatable {
         self.last = last
         self.lastSuccess = lastSuccess
         self.next = next
+        self.staleSince = staleSince
     }
 }
 

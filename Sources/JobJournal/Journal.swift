@@ -44,6 +44,10 @@ public final class Journal: Sendable {
     private let queue = DispatchQueue(label: "imagebuildd.journal.writer")
     private let waiting = Mutex(Queue())
     private let writer: Mutex<SegmentWriter>
+    private let commitObserver = Mutex<CommitObserver?>(nil)
+
+    /// Told of every committed batch: how many records it held and how long its write and sync took.
+    public typealias CommitObserver = @Sendable (_ records: Int, _ writeAndSync: Duration) -> Void
 
     /// Opens (creating if needed) the journal in `directory`: recovers it, truncating a torn tail and
     /// finishing an interrupted compaction. Refuses, with the segment and offset, to open a damaged one.
@@ -131,6 +135,31 @@ public final class Journal: Sendable {
         writer.withLock { $0.state.openRuns[key] }
     }
 
+    /// Every schedule's facts (last run, last success, stale, runs per outcome).
+    public var scheduleFacts: [String: ScheduleFacts] {
+        writer.withLock { $0.state.schedules }
+    }
+
+    /// The facts of one schedule.
+    public func facts(of schedule: String) -> ScheduleFacts? {
+        writer.withLock { $0.state.schedules[schedule] }
+    }
+
+    /// Notifications some sink is still owed.
+    public var outbox: [String: PendingNotification] {
+        writer.withLock { $0.state.outbox }
+    }
+
+    /// Whether a notification with this key is journaled and still owed to some sink.
+    public func isPending(_ key: String) -> Bool {
+        writer.withLock { $0.state.outbox[key] != nil }
+    }
+
+    /// The newest finished run of `schedule` (or skipped slot).
+    public func lastFinished(of schedule: String) -> RunRecord? {
+        writer.withLock { $0.state.history[schedule]?.last }
+    }
+
     /// The sequence number of the last acknowledged record.
     public var lastSeq: UInt64 {
         writer.withLock { $0.nextSeq - 1 }
@@ -149,6 +178,11 @@ public final class Journal: Sendable {
     /// Why the last automatic compaction failed, if it did; appends carry on regardless.
     public var compactionError: JournalError? {
         writer.withLock { $0.compactionError }
+    }
+
+    /// Who hears about each commit (the daemon's metrics); called on the writer's queue, so it must be quick.
+    public func setCommitObserver(_ observer: CommitObserver?) {
+        commitObserver.withLock { $0 = observer }
     }
 
     /// Commits what is waiting, then refuses further appends and closes the segment.
@@ -183,8 +217,11 @@ public final class Journal: Sendable {
         let result: Result<[JournalRecord], JournalError>
         switch writer.withLock({ $0.prepare(batch.map { ($0.event, $0.at) }) }) {
         case .success(let prepared):
+            let started = ContinuousClock.now
             let written = SegmentWriter.write(prepared)
+            let took = ContinuousClock.now - started
             result = writer.withLock { $0.finish(prepared, written) }
+            if case .success(let records) = result, let observe = commitObserver.withLock({ $0 }) { observe(records.count, took) }
         case .failure(let error):
             result = .failure(error)
         }

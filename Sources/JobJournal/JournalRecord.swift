@@ -76,6 +76,9 @@ public enum RunOutcome: String, Sendable, CaseIterable {
     case succeeded, partiallySucceeded, failed, canceled, timedOut, lost
     /// Never built: `slot-skipped` (overlap, pause, capacity, superseded), shown in history with its reason.
     case skipped
+
+    /// An image came out of it (to every target, or to some): what `last_success` and staleness count.
+    public var isSuccess: Bool { self == .succeeded || self == .partiallySucceeded }
 }
 
 /// Why the daemon asked Azure to cancel a run.
@@ -116,6 +119,46 @@ public struct PauseRecord: Hashable, Sendable {
     }
 }
 
+/// What the journal knows of one schedule across its runs: the facts metrics and stale detection read.
+public struct ScheduleFacts: Hashable, Sendable {
+    /// When the daemon first ran with this schedule in its config (`schedule-seen`).
+    public var firstSeen: Date?
+    /// When the newest run that was built (not skipped) finished.
+    public var lastRun: Date?
+    /// When the newest run that succeeded (fully or partially) finished.
+    public var lastSuccess: Date?
+    /// When the schedule was announced stale; nil while it is fresh.
+    public var staleSince: Date?
+    /// Finished runs and skipped slots per outcome, since the schedule was first seen.
+    public var runs: [RunOutcome: Int] = [:]
+
+    public init() {}
+}
+
+/// A webhook notification journaled before its first attempt, and the sinks that have not yet
+/// taken it (delivered, or given up on after the retry window).
+public struct PendingNotification: Hashable, Sendable {
+    /// The `Idempotency-Key`: stable across attempts and restarts.
+    public var key: String
+    /// `failed`, `stale`, `recovered`...
+    public var event: String
+    public var schedule: String
+    /// The JSON body, exactly as every attempt sends it.
+    public var body: String
+    /// Sink ids still owed this notification, sorted.
+    public var sinks: [String]
+    public var queuedAt: Date
+
+    public init(key: String, event: String, schedule: String, body: String, sinks: [String], queuedAt: Date) {
+        self.key = key
+        self.event = event
+        self.schedule = schedule
+        self.body = body
+        self.sinks = sinks.sorted()
+        self.queuedAt = queuedAt.journalRounded
+    }
+}
+
 /// One fact in the run lifecycle of ARCHITECTURE.md, or a compaction snapshot.
 public enum JournalEvent: Hashable, Sendable {
     case slotDue(SlotKey, target: BuildTarget)
@@ -133,6 +176,14 @@ public enum JournalEvent: Hashable, Sendable {
     /// A schedule paused (its `since` is the record's time) or resumed.
     case paused(schedule: String, until: Date?, reason: String?, by: String)
     case resumed(schedule: String, by: String)
+    /// A schedule's first start in the config: stale detection counts from here until a success.
+    case scheduleSeen(schedule: String)
+    /// A schedule announced stale (its `since` is the record's time): no success within `stale_after`.
+    case stale(schedule: String)
+    /// A notification's intent, before any attempt to send it.
+    case notifyQueued(PendingNotification)
+    /// A sink took a notification, or the daemon gave up on it after the retry window.
+    case notifyDone(key: String, sink: String, delivered: Bool, attempts: Int)
     case snapshot(JournalState)
 
     /// The record type as written in the payload's `type` field.
@@ -154,6 +205,10 @@ public enum JournalEvent: Hashable, Sendable {
         case .triggerRequested: .triggerRequested
         case .paused: .paused
         case .resumed: .resumed
+        case .scheduleSeen: .scheduleSeen
+        case .stale: .stale
+        case .notifyQueued: .notifyQueued
+        case .notifyDone: .notifyDone
         case .snapshot: .snapshot
         }
     }
@@ -165,7 +220,7 @@ public enum JournalEvent: Hashable, Sendable {
              .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _),
              .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _), .triggerRequested(let k, _):
             k
-        case .snapshot, .paused, .resumed:
+        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .notifyQueued, .notifyDone:
             nil
         }
     }
@@ -186,6 +241,10 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case triggerRequested = "trigger-requested"
     case paused
     case resumed
+    case scheduleSeen = "schedule-seen"
+    case stale
+    case notifyQueued = "notify-queued"
+    case notifyDone = "notify-done"
     case snapshot
 
     /// The names as bytes, for recognising them in a payload without building a String.

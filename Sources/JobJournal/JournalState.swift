@@ -46,6 +46,10 @@ public struct JournalState: Hashable, Sendable {
     public var counters = JournalCounters()
     /// Schedules that are paused, by name.
     public var paused: [String: PauseRecord] = [:]
+    /// Per schedule: first seen, last run, last success, stale, runs per outcome. Never trimmed.
+    public var schedules: [String: ScheduleFacts] = [:]
+    /// Notifications some sink is still owed, by key.
+    public var outbox: [String: PendingNotification] = [:]
     public var historyLimit: Int
 
     public init(historyLimit: Int = 50) {
@@ -59,10 +63,24 @@ public struct JournalState: Hashable, Sendable {
             let limit = historyLimit
             self = snapshot
             historyLimit = limit
+            if schedules.isEmpty { deriveScheduleFacts() }
             trimHistory()
             return
         }
         switch record.event {
+        case .scheduleSeen(let schedule):
+            if schedules[schedule]?.firstSeen == nil { schedules[schedule, default: ScheduleFacts()].firstSeen = at }
+            return
+        case .stale(let schedule):
+            schedules[schedule, default: ScheduleFacts()].staleSince = at
+            return
+        case .notifyQueued(let pending):
+            if !pending.sinks.isEmpty { outbox[pending.key] = pending }
+            return
+        case .notifyDone(let key, let sink, _, _):
+            outbox[key]?.sinks.removeAll { $0 == sink }
+            if outbox[key]?.sinks.isEmpty == true { outbox[key] = nil }
+            return
         case .paused(let schedule, let until, let reason, let by):
             paused[schedule] = PauseRecord(since: at, until: until, reason: reason, by: by)
             return
@@ -86,6 +104,7 @@ public struct JournalState: Hashable, Sendable {
         case .slotSkipped(_, let reason):
             noteSlot(key)
             counters.slotsSkipped += 1
+            schedules[key.schedule, default: ScheduleFacts()].runs[.skipped, default: 0] += 1
             // Skipped slots are history too: "why did the 02:00 build not run?" has an answer there.
             var run = openRuns.removeValue(forKey: key) ?? RunRecord(key: key)
             run.finishedAt = at
@@ -118,12 +137,31 @@ public struct JournalState: Hashable, Sendable {
             run.outcome = outcome
             run.message = message ?? run.lastStatus?.message
             counters.finished[outcome, default: 0] += 1
+            noteFinished(key.schedule, outcome, at)
             history[key.schedule, default: []].append(run)
             trimHistory(key.schedule)
         case .triggerRequested(_, let request):
             update(key) { $0.trigger = request }
-        case .snapshot, .paused, .resumed:
+        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .notifyQueued, .notifyDone:
             break
+        }
+    }
+
+    private mutating func noteFinished(_ schedule: String, _ outcome: RunOutcome, _ at: Date) {
+        var facts = schedules[schedule] ?? ScheduleFacts()
+        facts.runs[outcome, default: 0] += 1
+        if outcome != .skipped { facts.lastRun = at }
+        if outcome.isSuccess {
+            facts.lastSuccess = at
+            facts.staleSince = nil
+        }
+        schedules[schedule] = facts
+    }
+
+    /// A snapshot from before schedule facts were journaled: the best the bounded history can tell.
+    private mutating func deriveScheduleFacts() {
+        for run in history.values.joined().sorted(by: { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }) {
+            if let outcome = run.outcome, let at = run.finishedAt { noteFinished(run.key.schedule, outcome, at) }
         }
     }
 

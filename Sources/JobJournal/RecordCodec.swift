@@ -52,6 +52,15 @@ public enum RecordCodec {
         case .resumed(let schedule, let by):
             w.field("schedule", schedule)
             w.field("by", by)
+        case .scheduleSeen(let schedule), .stale(let schedule):
+            w.field("schedule", schedule)
+        case .notifyQueued(let pending):
+            writePending(pending, &w)
+        case .notifyDone(let key, let sink, let delivered, let attempts):
+            w.field("key", key)
+            w.field("sink", sink)
+            w.flag("delivered", delivered)
+            w.field("attempts", Int64(attempts))
         case .snapshot(let state):
             writeSnapshot(state, &w)
         }
@@ -105,6 +114,21 @@ public enum RecordCodec {
         w.field("requested_by", t.requestedBy)
         w.field("reason", t.reason)
         w.field("request_id", t.requestID)
+    }
+
+    private static func writePending(_ p: PendingNotification, _ w: inout JSONWriter) {
+        w.field("key", p.key)
+        w.field("event", p.event)
+        w.field("schedule", p.schedule)
+        w.field("body", p.body)
+        w.key("sinks")
+        w.arrayStart()
+        for sink in p.sinks {
+            w.element()
+            w.string(sink)
+        }
+        w.arrayEnd()
+        w.field("queued_at", p.queuedAt.journalMillis)
     }
 
     private static func writeRun(_ run: RunRecord, _ w: inout JSONWriter) {
@@ -171,6 +195,35 @@ public enum RecordCodec {
             }
             w.objectEnd()
         }
+        if !state.schedules.isEmpty {
+            w.key("schedules")
+            w.objectStart()
+            for schedule in state.schedules.keys.sorted() {
+                let facts = state.schedules[schedule]!
+                w.key(schedule)
+                w.objectStart()
+                w.field("first_seen", facts.firstSeen?.journalMillis)
+                w.field("last_run", facts.lastRun?.journalMillis)
+                w.field("last_success", facts.lastSuccess?.journalMillis)
+                w.field("stale_since", facts.staleSince?.journalMillis)
+                for outcome in RunOutcome.allCases {
+                    w.field("runs_\(outcome.rawValue)", facts.runs[outcome].map(Int64.init))
+                }
+                w.objectEnd()
+            }
+            w.objectEnd()
+        }
+        if !state.outbox.isEmpty {
+            w.key("outbox")
+            w.arrayStart()
+            for pending in state.outbox.values.sorted(by: { ($0.queuedAt, $0.key) < ($1.queuedAt, $1.key) }) {
+                w.element()
+                w.objectStart()
+                writePending(pending, &w)
+                w.objectEnd()
+            }
+            w.arrayEnd()
+        }
         w.key("counters")
         w.objectStart()
         w.field("slots_due", Int64(state.counters.slotsDue))
@@ -217,6 +270,13 @@ public enum RecordCodec {
         var requestID: String?
         var until: Int64?
         var by: String?
+        var notifyKey: String?
+        var event: String?
+        var body: String?
+        var sinks: [String]?
+        var sink: String?
+        var delivered = false
+        var attempts: Int64?
         // Snapshot only.
         var state: JournalState?
 
@@ -253,6 +313,17 @@ public enum RecordCodec {
             else if spells(name, "request_id") { requestID = try r.optionalString() }
             else if spells(name, "until") { until = try r.optionalInt() }
             else if spells(name, "by") { by = try r.optionalString() }
+            else if spells(name, "key") { notifyKey = try r.string() }
+            else if spells(name, "event") { event = try r.string() }
+            else if spells(name, "body") { body = try r.string() }
+            else if spells(name, "sinks") {
+                var list: [String] = []
+                try r.array { r in list.append(try r.string()) }
+                sinks = list
+            }
+            else if spells(name, "sink") { sink = try r.string() }
+            else if spells(name, "delivered") { delivered = try r.bool() }
+            else if spells(name, "attempts") { attempts = try r.int() }
             else if let member = SnapshotMember(name) {
                 var s = state ?? JournalState()
                 try readSnapshotMember(member, &r, &s)
@@ -321,9 +392,20 @@ public enum RecordCodec {
                 event = .paused(schedule: try require(schedule, "schedule"), until: until.map(Date.init(journalMillis:)),
                                 reason: reason, by: try require(by, "by"))
             case .resumed: event = .resumed(schedule: try require(schedule, "schedule"), by: try require(by, "by"))
+            case .scheduleSeen: event = .scheduleSeen(schedule: try require(schedule, "schedule"))
+            case .stale: event = .stale(schedule: try require(schedule, "schedule"))
+            case .notifyQueued: event = .notifyQueued(try pending(queuedAt: try require(queuedAt ?? at, "queued_at")))
+            case .notifyDone:
+                event = .notifyDone(key: try require(notifyKey, "key"), sink: try require(sink, "sink"), delivered: delivered,
+                                    attempts: Int(clamping: try require(attempts, "attempts")))
             case .snapshot: event = .snapshot(try require(state, "open_runs"))
             }
             return JournalRecord(seq: UInt64(seq), at: Date(journalMillis: try require(at, "at")), event: event)
+        }
+
+        func pending(queuedAt: Int64) throws -> PendingNotification {
+            PendingNotification(key: try require(notifyKey, "key"), event: try require(event, "event"), schedule: try require(schedule, "schedule"),
+                                body: try require(body, "body"), sinks: try require(sinks, "sinks"), queuedAt: Date(journalMillis: queuedAt))
         }
 
         func trigger() throws -> TriggerRequest {
@@ -405,6 +487,32 @@ public enum RecordCodec {
                 state.paused[schedule] = PauseRecord(since: Date(journalMillis: since), until: until.map(Date.init(journalMillis:)),
                                                      reason: reason, by: by)
             }
+        case .schedules:
+            try r.object { r, schedule in
+                var facts = ScheduleFacts()
+                try r.object { r, member in
+                    switch member {
+                    case "first_seen": facts.firstSeen = try r.optionalInt().map(Date.init(journalMillis:))
+                    case "last_run": facts.lastRun = try r.optionalInt().map(Date.init(journalMillis:))
+                    case "last_success": facts.lastSuccess = try r.optionalInt().map(Date.init(journalMillis:))
+                    case "stale_since": facts.staleSince = try r.optionalInt().map(Date.init(journalMillis:))
+                    default:
+                        if member.hasPrefix("runs_"), let outcome = RunOutcome(rawValue: String(member.dropFirst(5))) {
+                            facts.runs[outcome] = Int(clamping: try r.int())
+                        } else {
+                            try r.skipValue()
+                        }
+                    }
+                }
+                state.schedules[schedule] = facts
+            }
+        case .outbox:
+            try r.array { r in
+                var fields = Fields()
+                try r.rawObject { r, name in try fields.read(name, &r) }
+                let pending = try fields.pending(queuedAt: try fields.require(fields.queuedAt, "queued_at"))
+                state.outbox[pending.key] = pending
+            }
         case .counters:
             try r.object { r, counter in
                 let value = Int(try r.int())
@@ -450,10 +558,12 @@ private enum RecordType {
 
 /// The members only a snapshot has.
 private enum SnapshotMember {
-    case openRuns, history, lastSlots, counters, paused
+    case openRuns, history, lastSlots, counters, paused, schedules, outbox
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         if spells(bytes, "open_runs") { self = .openRuns }
+        else if spells(bytes, "schedules") { self = .schedules }
+        else if spells(bytes, "outbox") { self = .outbox }
         else if spells(bytes, "paused") { self = .paused }
         else if spells(bytes, "history") { self = .history }
         else if spells(bytes, "last_slots") { self = .lastSlots }

@@ -13,7 +13,7 @@ import Scheduler
 /// is ready; `run()` then owns one task group holding the slot timer, the watchdog and one task per
 /// run with work in flight. Cancelling `run()` cancels and awaits them all; builds go on in Azure.
 public actor Orchestrator {
-    public let journal: Journal
+    public nonisolated let journal: Journal
     /// Tests on a manual clock wait on it for every task to be waiting on the clock.
     nonisolated let activity: ActivityGauge?
     let client: any TemplateOperations
@@ -38,13 +38,16 @@ public actor Orchestrator {
     private(set) var lastFailure: String?
     /// When this process started orchestrating.
     public nonisolated let startedAt: Date
-    /// Per schedule: the latest run that ended (or slot skipped), and the latest success.
-    private var lastEnded: [String: RunRecord] = [:]
-    private var lastSuccess: [String: Date] = [:]
+    /// Schedules announced stale and not yet recovered (the journal's `staleSince`, mirrored for the status line).
+    private var stale: Set<String> = []
+    private var staleGeneration = 0
+    private var notifyHandler: @Sendable (PendingNotification) -> Void = { _ in }
+    private var runEndedHandler: @Sendable (_ schedule: String, _ outcome: RunOutcome, _ seconds: Double?) -> Void = { _, _, _ in }
 
     private enum Spawn: Sendable {
         case run(SlotKey, generation: Int, [RunEffect])
         case timer(generation: Int)
+        case staleWatch(generation: Int)
         case watchdog
     }
 
@@ -70,10 +73,8 @@ public actor Orchestrator {
     public func start() async throws {
         let state = journal.state
         let now = clock.now()
-        for (schedule, runs) in state.history {
-            lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
-            lastSuccess[schedule] = runs.filter { [.succeeded, .partiallySucceeded].contains($0.outcome) }.compactMap(\.finishedAt).max()
-        }
+        stale = Set(state.schedules.filter { $0.value.staleSince != nil }.keys)
+        try await noteSchedulesSeen(known: state.schedules)
         let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now, policy: policy(for:))
         table = recovered
         // Up to 32 adoptions at once: a thousand open runs must not take a thousand round trips in a row.
@@ -95,6 +96,20 @@ public actor Orchestrator {
             fire(due, of: schedules, now: now)
         }
         resetTimer()
+        resetStaleWatch()
+    }
+
+    /// Journals `schedule-seen` for every configured schedule the journal has not met: a schedule that
+    /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few syncs.
+    private func noteSchedulesSeen(known: [String: ScheduleFacts]) async throws {
+        let new = config.schedules.map(\.name).filter { known[$0]?.firstSeen == nil }
+        guard !new.isEmpty else { return }
+        let now = clock.now()
+        let journal = self.journal
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for name in new { group.addTask { _ = try await journal.append(.scheduleSeen(schedule: name), at: now) } }
+            try await group.waitForAll()
+        }
     }
 
     /// Owns every task until cancelled: the slot timer, the watchdog, and the runs' work. Throws the
@@ -112,6 +127,11 @@ public actor Orchestrator {
                 case .timer(let generation):
                     group.addTask {
                         await self.runTimer(generation)
+                        self.activity?.leave()
+                    }
+                case .staleWatch(let generation):
+                    group.addTask {
+                        await self.runStaleWatch(generation)
                         self.activity?.leave()
                     }
                 case .watchdog:
@@ -134,6 +154,16 @@ public actor Orchestrator {
         progressHandler = progress
     }
 
+    /// Who sends a notification once its intent is durable (the webhook dispatcher).
+    public func setNotifyHandler(_ handler: @escaping @Sendable (PendingNotification) -> Void) {
+        notifyHandler = handler
+    }
+
+    /// Who hears how long each run took, as it finishes (the duration histogram).
+    public func setRunEndedHandler(_ handler: @escaping @Sendable (_ schedule: String, _ outcome: RunOutcome, _ seconds: Double?) -> Void) {
+        runEndedHandler = handler
+    }
+
     /// Pings from inside the actor every `interval` once `run()` runs: if the actor is wedged, the
     /// pings stop and systemd's watchdog restarts the daemon. Real time, whatever the scheduling clock.
     public func setWatchdog(every interval: Duration, ping: @escaping @Sendable () -> Void) {
@@ -141,10 +171,13 @@ public actor Orchestrator {
     }
 
     /// Swaps in a new configuration: the slot timer restarts; runs keep the settings they started with.
-    public func reload(_ newConfig: DaemonConfig) {
+    public func reload(_ newConfig: DaemonConfig) async {
         config = newConfig
         table.maxConcurrentBuilds = newConfig.maxConcurrentBuilds
         resetTimer()
+        do { try await noteSchedulesSeen(known: journal.scheduleFacts) } catch { fail(error) }
+        stale = stale.filter { name in newConfig.schedules.contains { $0.name == name && $0.staleAfter != nil } }
+        resetStaleWatch()
     }
 
     /// The one line `systemctl status` shows.
@@ -154,6 +187,10 @@ public actor Orchestrator {
         if table.waitingCount > 0 { parts.append("\(table.waitingCount) waiting for capacity") }
         if let next = nextSlot() { parts.append("next: \(next.schedule) (\(next.template)) at \(RFC3339.string(next.at))") }
         else { parts.append("no schedules") }
+        if !stale.isEmpty {
+            let names = stale.sorted()
+            parts.append("STALE: " + names.prefix(3).joined(separator: ", ") + (names.count > 3 ? " and \(names.count - 3) more" : ""))
+        }
         if let lastFailure { parts.append("last failure: \(lastFailure)") }
         return parts.joined(separator: "; ")
     }
@@ -185,6 +222,8 @@ public actor Orchestrator {
         public var last: RunRecord?
         public var lastSuccess: Date?
         public var next: Date?
+        /// When it was announced stale; nil while fresh.
+        public var staleSince: Date?
     }
 
     /// The daemon's clock.
@@ -193,10 +232,45 @@ public actor Orchestrator {
     /// Every schedule's state, for `imagebuildd status`.
     public func snapshot() -> [ScheduleSnapshot] {
         let now = clock.now()
+        let facts = journal.scheduleFacts
         return config.schedules.map { schedule in
             ScheduleSnapshot(config: schedule, runs: table.runs(of: schedule.name), pause: table.paused[schedule.name],
-                             last: lastEnded[schedule.name], lastSuccess: lastSuccess[schedule.name], next: schedule.cron.next(after: now))
+                             last: journal.lastFinished(of: schedule.name), lastSuccess: facts[schedule.name]?.lastSuccess,
+                             next: schedule.cron.next(after: now), staleSince: facts[schedule.name]?.staleSince)
         }
+    }
+
+    /// One schedule's series for the metrics endpoint.
+    public struct ScheduleMetrics: Sendable {
+        public var name: String
+        public var target: ImageTemplateID
+        public var cron: String
+        public var timezone: String
+        public var next: Date?
+        public var facts: ScheduleFacts
+        public var paused: Bool
+
+        public init(name: String, target: ImageTemplateID, cron: String, timezone: String, next: Date?, facts: ScheduleFacts, paused: Bool) {
+            self.name = name
+            self.target = target
+            self.cron = cron
+            self.timezone = timezone
+            self.next = next
+            self.facts = facts
+            self.paused = paused
+        }
+    }
+
+    /// What the metrics endpoint shows: every configured schedule's facts, and the run table's load.
+    public func metricsSnapshot() -> (schedules: [ScheduleMetrics], running: Int, waiting: Int) {
+        let now = clock.now()
+        let facts = journal.scheduleFacts
+        let schedules = config.schedules.map { schedule in
+            ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
+                            next: schedule.cron.next(after: now), facts: facts[schedule.name] ?? ScheduleFacts(),
+                            paused: table.paused[schedule.name] != nil)
+        }
+        return (schedules, table.activeCount, table.waitingCount)
     }
 
     /// `imagebuildd trigger`: a manual slot of `schedule` now, journaled with who asked and why
@@ -227,6 +301,7 @@ public actor Orchestrator {
         _ = try schedule(named: name)
         let now = clock.now()
         let fact = table.pause(name, until: until, reason: reason, by: by, now: now)
+        try await announce(fact, now: now)
         _ = try await journal.append(fact, at: now)
         logger.notice("schedule paused by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "paused", "REQUESTED_BY": "\(by)"])
@@ -238,6 +313,7 @@ public actor Orchestrator {
     public func resume(_ name: String, by: String) async throws -> Bool {
         _ = try schedule(named: name)
         guard let fact = table.resume(name, by: by) else { return false }
+        try await announce(fact, now: clock.now())
         _ = try await journal.append(fact, at: clock.now())
         logger.notice("schedule resumed by \(by)", metadata: ["SCHEDULE": "\(name)", "EVENT": "resumed", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
@@ -277,6 +353,7 @@ public actor Orchestrator {
             switch effect {
             case .record(let fact):
                 do {
+                    try await announce(fact, now: clock.now())
                     _ = try await journal.append(fact, at: clock.now())
                 } catch {
                     if !Task.isCancelled { fail(error) }
@@ -421,6 +498,126 @@ public actor Orchestrator {
                                policy: schedule.runPolicy, now: now), own: nil)
     }
 
+    // MARK: Stale images and notifications
+
+    private func resetStaleWatch() {
+        staleGeneration += 1
+        guard config.schedules.contains(where: { $0.staleAfter != nil }) else { return }
+        spawn(.staleWatch(generation: staleGeneration))
+    }
+
+    /// Sleeps until the earliest stale deadline of any fresh schedule, announces those past theirs,
+    /// and again. A success only moves a deadline later, so waking early is the worst that happens;
+    /// a reload starts a new watch.
+    private func runStaleWatch(_ generation: Int) async {
+        while generation == staleGeneration, !Task.isCancelled, failure == nil {
+            let now = clock.now()
+            let facts = journal.scheduleFacts
+            var earliest: Date?
+            for schedule in config.schedules {
+                let f = facts[schedule.name] ?? ScheduleFacts()
+                guard f.staleSince == nil, let deadline = Staleness.deadline(lastSuccess: f.lastSuccess, firstSeen: f.firstSeen,
+                                                                              staleAfter: schedule.staleAfter?.seconds) else { continue }
+                if now > deadline {
+                    do { try await announceStale(schedule, f, deadline: deadline) } catch {
+                        if !Task.isCancelled { fail(error) }
+                        return
+                    }
+                } else {
+                    earliest = min(earliest ?? deadline, deadline)
+                }
+            }
+            guard generation == staleGeneration else { return }
+            // Strictly past the deadline: "exceeds".
+            let wake = earliest.map { $0.addingTimeInterval(0.001) } ?? now.addingTimeInterval(86_400)
+            do { try await clock.sleep(until: wake) } catch { return }
+        }
+    }
+
+    private func announceStale(_ schedule: ScheduleConfig, _ facts: ScheduleFacts, deadline: Date) async throws {
+        let now = clock.now()
+        let after = schedule.staleAfter?.configText ?? "-"
+        let text: String
+        var metadata: Logger.Metadata = ["SCHEDULE": "\(schedule.name)", "TEMPLATE": "\(schedule.target.name)", "EVENT": "stale", "STALE_AFTER": "\(after)"]
+        if let success = facts.lastSuccess {
+            text = "\(schedule.name) (\(schedule.target.name)) is stale: no successful build since \(RFC3339.string(success)) (stale_after \(after))"
+            metadata["LAST_SUCCESS"] = "\(RFC3339.string(success))"
+        } else {
+            text = "\(schedule.name) (\(schedule.target.name)) is stale: no successful build since it was added at \(RFC3339.string(facts.firstSeen ?? now)) (stale_after \(after))"
+            metadata["LAST_SUCCESS"] = "never"
+        }
+        try await enqueue(.stale, schedule: schedule.name, template: schedule.target.name, key: "\(schedule.name)/stale/\(deadline.journalMillis)",
+                          run: journal.lastFinished(of: schedule.name), text: text, now: now)
+        _ = try await journal.append(.stale(schedule: schedule.name), at: now)
+        stale.insert(schedule.name)
+        logger.warning("\(text)", metadata: metadata)
+        statusHandler(statusLine())
+    }
+
+    /// Before a fact is journaled: the notifications it implies, their intent durable first, so a
+    /// crash in between repeats the notice (same key) rather than losing it.
+    private func announce(_ fact: JournalEvent, now: Date) async throws {
+        switch fact {
+        case .finished(let key, let outcome, let message):
+            var run = journal.openRun(key) ?? RunRecord(key: key)
+            run.outcome = outcome
+            run.message = message ?? run.lastStatus?.message
+            run.finishedAt = now
+            let template = run.target?.template ?? "-"
+            let began = run.lastStatus?.startedAt ?? run.acceptedAt ?? run.requestedAt
+            runEndedHandler(key.schedule, outcome, began.map { max(0, now.timeIntervalSince($0)) })
+            if let event = NotifyEvent(rawValue: outcome.rawValue) {
+                let what = "build of \(template) (schedule \(key.schedule), slot \(RFC3339.string(key.slot))\(key.manual ? ", manual" : ""))"
+                let text: String = switch outcome {
+                case .succeeded: "\(what) succeeded"
+                case .partiallySucceeded: "\(what) partially succeeded" + (run.message.map { ": \($0)" } ?? "")
+                case .timedOut: "\(what) timed out" + (run.buildTimeoutSeconds.map { " after \(Duration.seconds($0).configText)" } ?? "") + " and was canceled"
+                case .canceled: "\(what) was canceled" + (run.message.map { ": \($0)" } ?? "")
+                default: "\(what) \(outcome.rawValue)" + (run.message.map { ": \($0)" } ?? "")
+                }
+                try await enqueue(event, schedule: key.schedule, template: template, key: "\(key)/\(event.rawValue)", run: run, text: text, now: now)
+            }
+            if outcome.isSuccess, stale.remove(key.schedule) != nil {
+                let text = "\(key.schedule) (\(template)) recovered: built successfully at \(RFC3339.string(now))"
+                try await enqueue(.recovered, schedule: key.schedule, template: template, key: "\(key)/recovered", run: run, text: text, now: now)
+                logger.notice("\(text)", metadata: ["SCHEDULE": "\(key.schedule)", "TEMPLATE": "\(template)", "EVENT": "recovered"])
+                statusHandler(statusLine())
+            }
+        case .slotSkipped(let key, let reason):
+            var run = journal.openRun(key) ?? RunRecord(key: key)
+            run.outcome = .skipped
+            run.message = reason
+            run.finishedAt = now
+            let template = run.target?.template ?? config.schedules.first { $0.name == key.schedule }?.target.name ?? "-"
+            try await enqueue(.skipped, schedule: key.schedule, template: template, key: "\(key)/skipped", run: run,
+                              text: "slot \(RFC3339.string(key.slot)) of \(key.schedule) (\(template)) was skipped: \(reason)", now: now)
+        case .paused(let schedule, let until, let reason, let by):
+            let template = config.schedules.first { $0.name == schedule }?.target.name ?? "-"
+            let text = "\(schedule) (\(template)) paused by \(by)" + (until.map { " until \(RFC3339.string($0))" } ?? "") + (reason.map { ": \($0)" } ?? "")
+            try await enqueue(.paused, schedule: schedule, template: template, key: "\(schedule)/paused/\(now.journalMillis)", run: nil, text: text, now: now)
+        case .resumed(let schedule, let by):
+            let template = config.schedules.first { $0.name == schedule }?.target.name ?? "-"
+            try await enqueue(.resumed, schedule: schedule, template: template, key: "\(schedule)/resumed/\(now.journalMillis)", run: nil,
+                              text: "\(schedule) (\(template)) resumed by \(by)", now: now)
+        default:
+            break
+        }
+    }
+
+    /// Journals a notification's intent for every sink that wants `event`, then hands it to the sender.
+    private func enqueue(_ event: NotifyEvent, schedule: String, template: String, key: String, run: RunRecord?, text: String, now: Date) async throws {
+        let sinks = config.notify.filter { $0.events.contains(event) }.map(\.id)
+        guard !sinks.isEmpty, !journal.isPending(key) else { return }
+        let body = "{" + [
+            ("event", HistoryJSON.quoted(event.rawValue)), ("text", HistoryJSON.quoted("imagebuildd: " + text)),
+            ("schedule", HistoryJSON.quoted(schedule)), ("template", HistoryJSON.quoted(template)),
+            ("run", run.map(HistoryJSON.object) ?? "null"), ("at", HistoryJSON.quoted(RFC3339.string(now))),
+        ].map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        let pending = PendingNotification(key: key, event: event.rawValue, schedule: schedule, body: body, sinks: sinks, queuedAt: now)
+        _ = try await journal.append(.notifyQueued(pending), at: now)
+        notifyHandler(pending)
+    }
+
     private func runWatchdog() async {
         guard let (interval, ping) = watchdog else { return }
         while !Task.isCancelled {
@@ -443,24 +640,6 @@ public actor Orchestrator {
     // MARK: Reporting
 
     private func noteStatus(after fact: JournalEvent) {
-        let now = clock.now()
-        switch fact {
-        case .finished(let key, let outcome, let message):
-            var run = RunRecord(key: key)
-            run.outcome = outcome
-            run.message = message
-            run.finishedAt = now
-            lastEnded[key.schedule] = run
-            if outcome == .succeeded || outcome == .partiallySucceeded { lastSuccess[key.schedule] = now }
-        case .slotSkipped(let key, let reason):
-            var run = RunRecord(key: key)
-            run.outcome = .skipped
-            run.message = reason
-            run.finishedAt = now
-            lastEnded[key.schedule] = run
-        default:
-            break
-        }
         switch fact {
         case .finished(_, let outcome, let message) where outcome != .succeeded && outcome != .partiallySucceeded:
             lastFailure = "\(fact.slot?.schedule ?? "") \(outcome.rawValue)\(message.map { ": \($0)" } ?? "")"

@@ -3,6 +3,56 @@ import Testing
 @testable import JobJournal
 
 @Suite struct StateTests {
+    /// Schedule facts outlive the bounded history and compaction: metrics and stale detection read them.
+    @Test func scheduleFactsAndTheOutboxSurviveTrimmingAndCompaction() async throws {
+        let dir = TemporaryDirectory()
+        let t0 = Date(journalMillis: 1_800_000_000_000)
+        do {
+            let journal = try Journal(directory: dir.journal, options: JournalOptions(historyLimit: 2))
+            _ = try await journal.append(.scheduleSeen(schedule: "nightly"), at: t0)
+            _ = try await journal.append(.scheduleSeen(schedule: "nightly"), at: t0.addingTimeInterval(5))
+            for n in 0..<5 {
+                let key = slot("nightly", Int64(n))
+                _ = try await journal.append(.slotDue(key, target: target), at: t0)
+                _ = try await journal.append(.finished(key, outcome: n < 2 ? .succeeded : .failed, message: nil), at: t0.addingTimeInterval(Double(n * 100)))
+            }
+            _ = try await journal.append(.slotSkipped(slot("nightly", 9), reason: "paused"), at: t0.addingTimeInterval(900))
+            _ = try await journal.append(.stale(schedule: "nightly"), at: t0.addingTimeInterval(950))
+            let pending = PendingNotification(key: "k", event: "stale", schedule: "nightly", body: "{}", sinks: ["s1", "s2"], queuedAt: t0)
+            _ = try await journal.append(.notifyQueued(pending), at: t0)
+            _ = try await journal.append(.notifyDone(key: "k", sink: "s1", delivered: true, attempts: 1), at: t0)
+            try await journal.compact()
+            await journal.close()
+        }
+        let journal = try Journal(directory: dir.journal, options: JournalOptions(historyLimit: 2))
+        let facts = try #require(journal.facts(of: "nightly"))
+        #expect(facts.firstSeen == t0, "the first schedule-seen counts")
+        #expect(facts.lastSuccess == t0.addingTimeInterval(100))
+        #expect(facts.lastRun == t0.addingTimeInterval(400), "a skipped slot is no run")
+        #expect(facts.runs == [.succeeded: 2, .failed: 3, .skipped: 1], "counts beyond the two runs of history")
+        #expect(facts.staleSince == t0.addingTimeInterval(950))
+        #expect(journal.outbox["k"]?.sinks == ["s2"])
+        // A success clears stale; the last sink's notify-done empties the outbox.
+        _ = try await journal.append(.finished(slot("nightly", 10), outcome: .partiallySucceeded, message: nil), at: t0.addingTimeInterval(1000))
+        _ = try await journal.append(.notifyDone(key: "k", sink: "s2", delivered: false, attempts: 4), at: t0)
+        #expect(journal.facts(of: "nightly")?.staleSince == nil)
+        #expect(journal.facts(of: "nightly")?.lastSuccess == t0.addingTimeInterval(1000))
+        #expect(journal.outbox.isEmpty)
+        await journal.close()
+    }
+
+    /// A snapshot written before schedule facts existed: they are derived from its history.
+    @Test func anOlderSnapshotGetsFactsFromItsHistory() {
+        var old = JournalState()
+        var run = RunRecord(key: slot("win", 1))
+        run.outcome = .succeeded
+        run.finishedAt = Date(journalMillis: 1_800_000_000_000)
+        old.history["win"] = [run]
+        var state = JournalState()
+        state.apply(JournalRecord(seq: 1, at: Date(), event: .snapshot(old)))
+        #expect(state.schedules["win"]?.lastSuccess == run.finishedAt)
+        #expect(state.schedules["win"]?.runs == [.succeeded: 1])
+    }
     @Test func replayBuildsOpenRunsHistoryLastSlotAndCounters() async throws {
         let dir = TemporaryDirectory()
         let journal = try Journal(directory: dir.journal, options: JournalOptions(historyLimit: 3))

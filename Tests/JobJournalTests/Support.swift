@@ -58,6 +58,16 @@ func everyEvent() -> [JournalEvent] {
     snapshot.counters.slotsDue = 7
     snapshot.counters.slotsSkipped = 2
     snapshot.counters.finished = [.partiallySucceeded: 1, .timedOut: 3]
+    var facts = ScheduleFacts()
+    facts.firstSeen = started.addingTimeInterval(-86_400)
+    facts.lastRun = started
+    facts.staleSince = started.addingTimeInterval(60)
+    facts.runs = [.partiallySucceeded: 1, .timedOut: 3, .skipped: 2]
+    snapshot.schedules["win"] = facts
+    snapshot.schedules["new"] = ScheduleFacts()
+    let pending = PendingNotification(key: "win@1/timedOut", event: "timedOut", schedule: "win",
+                                      body: #"{"event": "timedOut", "text": "line\nwith \"quotes\" ü"}"#, sinks: ["sink-b", "sink-a"], queuedAt: started)
+    snapshot.outbox[pending.key] = pending
     return [
         .slotDue(key, target: target),
         .slotQueued(key),
@@ -76,6 +86,11 @@ func everyEvent() -> [JournalEvent] {
         .outputsRecorded(key, []),
         .finished(key, outcome: .succeeded, message: nil),
         .finished(key, outcome: .timedOut, message: "cancel did not complete within 30m; last state Canceling"),
+        .scheduleSeen(schedule: "win"),
+        .stale(schedule: "win"),
+        .notifyQueued(pending),
+        .notifyDone(key: pending.key, sink: "sink-a", delivered: true, attempts: 3),
+        .notifyDone(key: pending.key, sink: "sink-b", delivered: false, attempts: 0),
         .snapshot(snapshot),
     ]
 }

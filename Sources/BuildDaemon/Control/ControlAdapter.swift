@@ -86,7 +86,8 @@ enum StatusView {
         return ScheduleView(schedule: s.config.name, template: s.config.target.name, subscriptionId: s.config.target.subscriptionID,
                             resourceGroup: s.config.target.resourceGroup, cron: s.config.cron.expression, timezone: s.config.timezone,
                             state: state, build: building.map { build($0, now: now) }, queued: queued, pause: s.pause.map(pause),
-                            last: s.last.map(last), lastSuccess: s.lastSuccess.map(RFC3339.string), next: s.next.map(RFC3339.string))
+                            last: s.last.map(last), lastSuccess: s.lastSuccess.map(RFC3339.string), next: s.next.map(RFC3339.string),
+                            staleSince: s.staleSince.map(RFC3339.string))
     }
 
     static func build(_ run: RunLifecycle.Run, now: Date) -> BuildView {

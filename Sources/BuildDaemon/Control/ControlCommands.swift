@@ -78,7 +78,8 @@ struct Status: ParsableCommand {
             let settings = config?.schedules.first { $0.name == name }
             let history = state?.history[name] ?? []
             let last = history.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
-            let success = history.filter { [.succeeded, .partiallySucceeded].contains($0.outcome) }.compactMap(\.finishedAt).max()
+            let facts = state?.schedules[name]
+            let success = facts?.lastSuccess ?? history.filter { $0.outcome?.isSuccess == true }.compactMap(\.finishedAt).max()
             let open = state?.openRuns.values.filter { $0.key.schedule == name }.count ?? 0
             let pause = state?.paused[name]
             return ScheduleView(schedule: name, template: settings?.target.name ?? last?.target?.template ?? "-",
@@ -86,7 +87,7 @@ struct Status: ParsableCommand {
                                 cron: settings?.cron.expression ?? "", timezone: settings?.timezone ?? "",
                                 state: pause != nil ? "paused" : open > 0 ? "open in journal" : "idle", build: nil, queued: 0,
                                 pause: pause.map(StatusView.pause), last: last.map(StatusView.last), lastSuccess: success.map(RFC3339.string),
-                                next: settings?.cron.next(after: now).map(RFC3339.string))
+                                next: settings?.cron.next(after: now).map(RFC3339.string), staleSince: facts?.staleSince.map(RFC3339.string))
         }
         if json {
             let reply = StatusReply(daemon: DaemonView(ready: false, pid: 0, startedAt: "", uptimeSeconds: 0, role: "stopped", statusLine: reason,
@@ -220,6 +221,11 @@ enum StatusText {
     }
 
     static func state(_ s: ScheduleView, now: Date) -> String {
+        let stale = s.staleSince.map { "STALE since \(short($0)), " } ?? ""
+        return stale + activity(s, now: now)
+    }
+
+    static func activity(_ s: ScheduleView, now: Date) -> String {
         if let p = s.pause {
             return "paused since \(short(p.since))" + (p.until.map { " until \(short($0))" } ?? "") + (p.reason.map { ": \($0)" } ?? "")
         }

@@ -12,6 +12,7 @@ struct DaemonService: Service {
     let configFile: String
     let logger: Logger
     let notifier: SystemdNotifier
+    let reporting: Reporting
 
     private enum Event: Sendable {
         case reload
@@ -28,7 +29,9 @@ struct DaemonService: Service {
         let notifier = self.notifier
         await orchestrator.setStatusHandlers(status: { notifier.status($0) },
                                              progress: { notifier.extendTimeout(.seconds(30), status: $0) })
+        await reporting.attach(to: orchestrator)
         try await orchestrator.start()
+        reporting.resume(orchestrator.journal)
         if let interval = SystemdNotifier.watchdogInterval() {
             await orchestrator.setWatchdog(every: interval) { notifier.watchdog() }
         }
@@ -44,6 +47,7 @@ struct DaemonService: Service {
                 group.addTask {
                     do { try await orchestrator.run() } catch { continuation.yield(.fatal(error)) }
                 }
+                reporting.run(orchestrator, in: &group)
                 let control = await orchestrator.config.control
                 let logger = self.logger
                 group.addTask {
@@ -84,6 +88,7 @@ struct DaemonService: Service {
         do {
             let config = try ConfigLoader(file: configFile).load()
             await orchestrator.reload(config)
+            await reporting.reload(config)
             logger.notice("configuration reloaded: \(config.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
         } catch {
             logger.error("configuration rejected, keeping the previous one: \(error)", metadata: ["EVENT": "config-rejected"])

@@ -15,6 +15,9 @@ enum MessageID {
         "timeout-cancel": "189a1032f2be4cd9b60e73e878bc99bd",
         "config-reloaded": "8ea49f546b9140d4a93428a61ad52248",
         "config-rejected": "1fa1196917ce4305b222f175e4f9b52f",
+        "stale": "e2b8c06f9ff745119195623994e6d906",
+        "recovered": "beefa316181046a4a7f8ed7a0735a451",
+        "notify-abandoned": "e6a483f0ca3247b2aa7d1025e08baed5",
     ]
 }
 

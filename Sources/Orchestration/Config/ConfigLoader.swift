@@ -50,7 +50,7 @@ public struct ConfigLoader {
         } catch {
             throw ConfigError(file: file, line: 1, column: 1, key: "", message: "\(error)")
         }
-        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "defaults", "schedules"])
+        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules"])
         var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
             ?? "/run/imagebuildd") + "/control.sock")
         if let node = top["control"] {
@@ -60,6 +60,8 @@ public struct ConfigLoader {
         }
         var azure = AzureSettings()
         if let node = top["azure"] { azure = try azureSettings(node) }
+        let metrics = try top["metrics"].map { n throws(ConfigError) in try metricsSettings(n) } ?? MetricsSettings()
+        let notify = try top["notify"].map { n throws(ConfigError) in try notifySinks(n) } ?? []
         let stateDirectory = try top["state_directory"].map { n throws(ConfigError) in try string(n, "state_directory") }
             ?? environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/imagebuildd"
         var defaults = Defaults()
@@ -87,15 +89,15 @@ public struct ConfigLoader {
             }
             schedules.append(schedule)
         }
-        return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, control: control, maxConcurrentBuilds: maxConcurrent,
-                            schedules: schedules)
+        return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, control: control, metrics: metrics, notify: notify,
+                            maxConcurrentBuilds: maxConcurrent, schedules: schedules)
     }
 
     // MARK: Sections
 
     /// The keys that may appear in `defaults:` and be overridden per schedule.
     public struct Defaults {
-        static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll", "pause_after_failures"]
+        static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll", "pause_after_failures", "stale_after"]
         var timezone = "UTC"
         var overlap = OverlapPolicy.skip
         var catchUp = Duration.seconds(12 * 3600)
@@ -104,6 +106,7 @@ public struct ConfigLoader {
         var cancelWait = Duration.seconds(30 * 60)
         var poll = PollSettings(initial: .seconds(30), max: .seconds(300), multiplier: 2)
         var pauseAfterFailures: Int?
+        var staleAfter: Duration?
 
         mutating func apply(_ map: [String: Node], prefix: String, loader: ConfigLoader) throws(ConfigError) {
             if let n = map["timezone"] {
@@ -123,6 +126,14 @@ public struct ConfigLoader {
             if let n = map["pause_after_failures"] {
                 pauseAfterFailures = try loader.string(n, prefix + ".pause_after_failures") == "off" ? nil
                     : try loader.integer(n, prefix + ".pause_after_failures", range: 1...1000)
+            }
+            if let n = map["stale_after"] {
+                if try loader.string(n, prefix + ".stale_after") == "off" { staleAfter = nil }
+                else {
+                    let value = try loader.duration(n, prefix + ".stale_after", expected: "\"off\" or a duration such as 36h")
+                    guard value >= .seconds(60) else { throw loader.located(n, prefix + ".stale_after", "must be at least 1m") }
+                    staleAfter = value
+                }
             }
             if let n = map["catch_up"] { catchUp = try loader.duration(n, prefix + ".catch_up") }
             if let n = map["jitter"] { jitter = try loader.duration(n, prefix + ".jitter") }
@@ -188,6 +199,72 @@ public struct ConfigLoader {
         return azure
     }
 
+    private func metricsSettings(_ node: Node) throws(ConfigError) -> MetricsSettings {
+        let map = try mapping(node, "metrics", allowed: ["listen", "textfile", "textfile_interval"])
+        var metrics = MetricsSettings()
+        if let n = map["listen"] {
+            let text = try string(n, "metrics.listen")
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+                throw located(n, "metrics.listen", "\"\(text)\" is not host:port, such as 127.0.0.1:9469")
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw located(n, "metrics.listen", "\"\(text)\" has no host; use 127.0.0.1:\(port) or 0.0.0.0:\(port)") }
+            metrics.listen = (host, port)
+        }
+        if let n = map["textfile"] {
+            let path = try string(n, "metrics.textfile")
+            guard path.hasPrefix("/"), path.hasSuffix(".prom") else {
+                throw located(n, "metrics.textfile", "\"\(path)\" must be an absolute path ending in .prom (node_exporter reads only those)")
+            }
+            metrics.textfile = path
+        }
+        if let n = map["textfile_interval"] {
+            metrics.textfileInterval = try duration(n, "metrics.textfile_interval")
+            guard metrics.textfileInterval >= .seconds(1) else { throw located(n, "metrics.textfile_interval", "must be at least 1s") }
+        }
+        return metrics
+    }
+
+    private func notifySinks(_ node: Node) throws(ConfigError) -> [NotifySink] {
+        guard case .sequence(let list) = node else { throw located(node, "notify", "expected a list of webhooks") }
+        var sinks: [NotifySink] = []
+        for (index, item) in list.enumerated() {
+            let path = "notify[\(index)]"
+            let map = try mapping(item, path, allowed: ["url", "events", "secret_credential", "secret_file", "secret_env", "retry_for"])
+            guard let urlNode = map["url"] else { throw located(item, path + ".url", "missing; every webhook needs a url") }
+            let text = try string(urlNode, path + ".url")
+            // The URL is not echoed: its query often carries the receiver's token.
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host?.isEmpty == false else {
+                throw located(urlNode, path + ".url", "expected an absolute http:// or https:// URL")
+            }
+            var sink = NotifySink(url: url)
+            if let n = map["events"] {
+                guard case .sequence(let events) = n, !events.isEmpty else { throw located(n, path + ".events", "expected a non-empty list of events") }
+                sink.events = []
+                for event in events {
+                    let name = try string(event, path + ".events")
+                    guard let value = NotifyEvent(rawValue: name) else {
+                        throw located(event, path + ".events", "\"\(name)\" is not one of \(NotifyEvent.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    sink.events.insert(value)
+                }
+            }
+            let secrets = ["secret_credential", "secret_file", "secret_env"].filter { map[$0] != nil }
+            if secrets.count > 1 { throw located(map[secrets[1]]!, path + "." + secrets[1], "give one of secret_credential, secret_file, secret_env") }
+            if let n = map["secret_credential"] { sink.secret = .systemdCredential(try string(n, path + ".secret_credential")) }
+            if let n = map["secret_file"] { sink.secret = .file(try string(n, path + ".secret_file")) }
+            if let n = map["secret_env"] { sink.secret = .environment(try string(n, path + ".secret_env")) }
+            if let n = map["retry_for"] {
+                sink.retryFor = try duration(n, path + ".retry_for")
+                guard sink.retryFor >= .seconds(1) else { throw located(n, path + ".retry_for", "must be at least 1s") }
+            }
+            if sinks.contains(where: { $0.url == url }) { throw located(urlNode, path + ".url", "the same webhook is listed twice") }
+            sinks.append(sink)
+        }
+        return sinks
+    }
+
     private func schedule(_ node: Node, _ path: String, defaults: Defaults) throws(ConfigError) -> ScheduleConfig {
         let map = try mapping(node, path, allowed: ["name", "subscription_id", "resource_group", "template", "cron"] + Defaults.keys)
         func required(_ key: String) throws(ConfigError) -> (String, Node) {
@@ -221,7 +298,8 @@ public struct ConfigLoader {
         }
         return ScheduleConfig(name: name, target: target, cron: cron, timezone: cron.timeZone.identifier, overlap: resolved.overlap,
                               catchUp: resolved.catchUp, jitter: resolved.jitter, buildTimeout: resolved.buildTimeout,
-                              cancelWait: resolved.cancelWait, poll: resolved.poll, pauseAfterFailures: resolved.pauseAfterFailures)
+                              cancelWait: resolved.cancelWait, poll: resolved.poll, pauseAfterFailures: resolved.pauseAfterFailures,
+                              staleAfter: resolved.staleAfter)
     }
 
     // MARK: Typed scalars

@@ -53,6 +53,8 @@ public struct ScheduleConfig: Sendable {
     public var cancelWait: Duration
     public var poll: PollSettings
     public var pauseAfterFailures: Int?
+    /// No success for this long (or, never having succeeded, since first seen) makes it stale; nil is off.
+    public var staleAfter: Duration?
 }
 
 /// The `control:` section: where the operator socket lives and who may change things through it.
@@ -69,6 +71,8 @@ public struct DaemonConfig: Sendable {
     public var azure: AzureSettings
     public var stateDirectory: String
     public var control: ControlSettings
+    public var metrics: MetricsSettings
+    public var notify: [NotifySink]
     public var maxConcurrentBuilds: Int
     public var schedules: [ScheduleConfig]
 }

@@ -1,0 +1,219 @@
+import Foundation
+import JobJournal
+import Orchestration
+import Prometheus
+import Synchronization
+
+/// The daemon's Prometheus metrics (names are a contract: add, never rename). Facts that the journal
+/// holds (last run, last success, runs per outcome) are read from it at each scrape, so they survive
+/// restarts; counters the process keeps (ARM requests, journal appends) start again from zero, as
+/// Prometheus counters may.
+///
+/// swift-prometheus's registry directly, not the swift-metrics facade: the facade cannot carry HELP
+/// text, and `promtool check metrics` rejects series without it.
+public final class DaemonMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// What a scrape reads besides the orchestrator.
+    public struct Inputs: Sendable {
+        /// ARM answers per (operation, HTTP status or `transport`).
+        public var armRequests: [ARMRequestKey: Int] = [:]
+        public var tokenRefreshes = 0
+        /// Per event: delivered and abandoned notifications; attempts by result.
+        public var notificationsDelivered: [String: Int] = [:]
+        public var notificationsAbandoned: [String: Int] = [:]
+        public var notificationsPending = 0
+
+        public init() {}
+    }
+
+    /// One ARM operation and how it was answered.
+    public struct ARMRequestKey: Hashable, Sendable {
+        public var operation: String
+        public var code: String
+
+        public init(operation: String, code: String) {
+            self.operation = operation
+            self.code = code
+        }
+    }
+
+    private struct ScheduleSeries {
+        var infoLabels: [(String, String)]
+        var info: Gauge
+        var next: Gauge?
+        var lastRun: Gauge?
+        var lastSuccess: Gauge?
+        var paused: Gauge
+        var stale: Gauge
+        var runs: [RunOutcome: Counter] = [:]
+    }
+
+    private struct State {
+        var schedules: [String: ScheduleSeries] = [:]
+        var durations: [String: DurationHistogram] = [:]
+        /// What each counter fed from a running total has been told so far.
+        var exported: [ObjectIdentifier: Double] = [:]
+        var arm: [ARMRequestKey: Counter] = [:]
+        var notifications: [String: Counter] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let buildsRunning: Gauge
+    private let slotsWaiting: Gauge
+    private let armThrottled: Counter
+    private let tokenRefreshes: Counter
+    private let journalAppends: Counter
+    private let journalFsync: DurationHistogram
+    private let notificationsPending: Gauge
+    private let process: ProcessMetrics
+
+    static let durationBuckets: [Duration] = [60, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600].map { .seconds($0) }
+    static let fsyncBuckets: [Duration] = [500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000]
+        .map { .microseconds($0) }
+
+    public init() {
+        buildsRunning = registry.makeGauge(name: "imagebuildd_builds_running", help: "Runs holding a build in Azure, or about to.")
+        slotsWaiting = registry.makeGauge(name: "imagebuildd_slots_waiting", help: "Slots waiting for max_concurrent_builds capacity.")
+        armThrottled = registry.makeCounter(name: "imagebuildd_arm_throttled_total", help: "ARM requests answered 429 Too Many Requests.")
+        tokenRefreshes = registry.makeCounter(name: "imagebuildd_token_refreshes_total", help: "Access tokens fetched from Microsoft Entra ID or a managed identity endpoint.")
+        journalAppends = registry.makeCounter(name: "imagebuildd_journal_appends_total", help: "Records appended to the journal and synced to disk.")
+        journalFsync = registry.makeDurationHistogram(name: "imagebuildd_journal_fsync_seconds", buckets: Self.fsyncBuckets,
+                                                      help: "Time to write and fdatasync one group commit of the journal.")
+        notificationsPending = registry.makeGauge(name: "imagebuildd_notifications_pending", help: "Webhook deliveries not yet taken or given up.")
+        process = ProcessMetrics(registry: registry)
+    }
+
+    /// A group commit of the journal (its observer).
+    public func observeCommit(records: Int, duration: Duration) {
+        journalAppends.increment(by: Int64(records))
+        journalFsync.record(duration)
+    }
+
+    /// A run finished after `seconds` in Azure (nil when it never started).
+    public func observeRunEnded(schedule: String, seconds: Double?) {
+        guard let seconds else { return }
+        let histogram = state.withLock { state in
+            if let existing = state.durations[schedule] { return existing }
+            let made = registry.makeDurationHistogram(name: "imagebuildd_run_duration_seconds", labels: [("schedule", schedule)],
+                                                      buckets: Self.durationBuckets,
+                                                      help: "How long finished builds ran in Azure, from their start to their outcome.")
+            state.durations[schedule] = made
+            return made
+        }
+        histogram.record(.milliseconds(Int64(seconds * 1000)))
+    }
+
+    /// Brings every series up to date from the orchestrator's facts and the process's counters.
+    public func refresh(schedules: [Orchestrator.ScheduleMetrics], running: Int, waiting: Int, inputs: Inputs) {
+        buildsRunning.set(Double(running))
+        slotsWaiting.set(Double(waiting))
+        notificationsPending.set(Double(inputs.notificationsPending))
+        process.refresh()
+        state.withLock { state in
+            var seen = Set<String>()
+            for schedule in schedules {
+                seen.insert(schedule.name)
+                refresh(schedule, &state)
+            }
+            for (name, series) in state.schedules where !seen.contains(name) { unregister(series, &state) }
+            state.schedules = state.schedules.filter { seen.contains($0.key) }
+            for (key, count) in inputs.armRequests {
+                let counter = state.arm[key] ?? registry.makeCounter(
+                    name: "imagebuildd_arm_requests_total", labels: [("operation", key.operation), ("code", key.code)],
+                    help: "ARM requests by operation and answer (HTTP status, or transport when none came).")
+                state.arm[key] = counter
+                advance(counter, to: count, &state)
+            }
+            advance(armThrottled, to: inputs.armRequests.filter { $0.key.code == "429" }.values.reduce(0, +), &state)
+            advance(tokenRefreshes, to: inputs.tokenRefreshes, &state)
+            for (result, counts) in [("delivered", inputs.notificationsDelivered), ("abandoned", inputs.notificationsAbandoned)] {
+                for (event, count) in counts {
+                    let id = result + "/" + event
+                    let counter = state.notifications[id] ?? registry.makeCounter(
+                        name: "imagebuildd_notifications_total", labels: [("event", event), ("result", result)],
+                        help: "Webhook notifications by event, delivered or given up after retry_for.")
+                    state.notifications[id] = counter
+                    advance(counter, to: count, &state)
+                }
+            }
+        }
+    }
+
+    /// The exposition, refreshed by the caller first.
+    public func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    private func refresh(_ s: Orchestrator.ScheduleMetrics, _ state: inout State) {
+        let labels = [("schedule", s.name), ("template", s.target.name), ("subscription_id", s.target.subscriptionID),
+                      ("resource_group", s.target.resourceGroup), ("cron", s.cron), ("timezone", s.timezone)]
+        var series: ScheduleSeries
+        if let existing = state.schedules[s.name], existing.infoLabels.elementsEqual(labels, by: { $0 == $1 }) {
+            series = existing
+        } else {
+            if let old = state.schedules[s.name] { registry.unregisterGauge(old.info) }
+            let info = registry.makeGauge(name: "imagebuildd_schedule_info", labels: labels,
+                                          help: "One series per schedule: its template, cron expression and time zone; always 1.")
+            info.set(to: 1.0)
+            series = state.schedules[s.name] ?? ScheduleSeries(
+                infoLabels: labels, info: info,
+                paused: registry.makeGauge(name: "imagebuildd_schedule_paused", labels: [("schedule", s.name)],
+                                           help: "1 while the schedule is paused (imagebuildd pause, or pause_after_failures)."),
+                stale: registry.makeGauge(name: "imagebuildd_schedule_stale", labels: [("schedule", s.name)],
+                                          help: "1 once no build succeeded within stale_after; a success clears it."))
+            series.infoLabels = labels
+            series.info = info
+            for outcome in [RunOutcome.succeeded, .failed] { _ = runsCounter(&series, s.name, outcome) }
+        }
+        series.next = track(series.next, "imagebuildd_schedule_next_run_timestamp_seconds", s.name, s.next,
+                          help: "When the schedule's next slot comes due (Unix seconds).")
+        series.lastRun = track(series.lastRun, "imagebuildd_schedule_last_run_timestamp_seconds", s.name, s.facts.lastRun,
+                             help: "When the schedule's newest build that ran finished (Unix seconds); absent until one has.")
+        series.lastSuccess = track(series.lastSuccess, "imagebuildd_schedule_last_success_timestamp_seconds", s.name, s.facts.lastSuccess,
+                                 help: "When the schedule's newest successful build finished (Unix seconds); absent until one has.")
+        series.paused.set(to: s.paused ? 1.0 : 0.0)
+        series.stale.set(to: s.facts.staleSince != nil ? 1.0 : 0.0)
+        for (outcome, count) in s.facts.runs {
+            advance(runsCounter(&series, s.name, outcome), to: count, &state)
+        }
+        state.schedules[s.name] = series
+    }
+
+    private func runsCounter(_ series: inout ScheduleSeries, _ schedule: String, _ outcome: RunOutcome) -> Counter {
+        if let counter = series.runs[outcome] { return counter }
+        let counter = registry.makeCounter(name: "imagebuildd_runs_total", labels: [("schedule", schedule), ("outcome", outcome.rawValue)],
+                                           help: "Finished runs per schedule and outcome (skipped counts slots not built); rebuilt from the journal.")
+        series.runs[outcome] = counter
+        return counter
+    }
+
+    private func track(_ gauge: Gauge?, _ name: String, _ schedule: String, _ value: Date?, help: String) -> Gauge? {
+        guard let value else {
+            if let gauge { registry.unregisterGauge(gauge) }
+            return nil
+        }
+        let gauge = gauge ?? registry.makeGauge(name: name, labels: [("schedule", schedule)], help: help)
+        gauge.set(value.timeIntervalSince1970)
+        return gauge
+    }
+
+    private func advance(_ counter: Counter, to total: Int, _ state: inout State) {
+        let id = ObjectIdentifier(counter)
+        let delta = Double(total) - (state.exported[id] ?? 0)
+        guard delta > 0 else { return }
+        counter.increment(by: Int64(delta))
+        state.exported[id] = Double(total)
+    }
+
+    private func unregister(_ series: ScheduleSeries, _ state: inout State) {
+        registry.unregisterGauge(series.info)
+        registry.unregisterGauge(series.paused)
+        registry.unregisterGauge(series.stale)
+        for gauge in [series.next, series.lastRun, series.lastSuccess].compactMap({ $0 }) { registry.unregisterGauge(gauge) }
+        for counter in series.runs.values {
+            registry.unregisterCounter(counter)
+            state.exported[ObjectIdentifier(counter)] = nil
+        }
+    }
+}

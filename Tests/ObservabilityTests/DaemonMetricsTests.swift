@@ -1,0 +1,102 @@
+import AzureClient
+import Foundation
+import JobJournal
+import Observability
+import Orchestration
+import Testing
+
+/// The exposition as Prometheus reads it: names, values from the journal's facts, and the real
+/// `promtool check metrics`.
+@Suite struct DaemonMetricsTests {
+    static let t0 = Date(timeIntervalSince1970: 1_798_761_600)
+
+    static func row(_ name: String, runs: [RunOutcome: Int], lastSuccess: Date?, stale: Bool = false, paused: Bool = false) -> Orchestrator.ScheduleMetrics {
+        var facts = ScheduleFacts()
+        facts.firstSeen = t0
+        facts.lastRun = t0.addingTimeInterval(3600)
+        facts.lastSuccess = lastSuccess
+        facts.staleSince = stale ? t0.addingTimeInterval(7200) : nil
+        facts.runs = runs
+        return Orchestrator.ScheduleMetrics(
+            name: name, target: ImageTemplateID(subscriptionID: "00000000-0000-0000-0000-000000000000", resourceGroup: "images", name: name + "-tmpl"),
+            cron: "0 2 * * MON-FRI", timezone: "Europe/Berlin", next: t0.addingTimeInterval(86_400), facts: facts, paused: paused)
+    }
+
+    static func lines(_ metrics: DaemonMetrics) -> [String] {
+        String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test func factsBecomeSeriesAndCountersOnlyMoveForward() throws {
+        let metrics = DaemonMetrics()
+        var inputs = DaemonMetrics.Inputs()
+        inputs.armRequests = [.init(operation: "Run", code: "202"): 3, .init(operation: "Get", code: "429"): 2, .init(operation: "Get", code: "transport"): 1]
+        inputs.tokenRefreshes = 1
+        inputs.notificationsDelivered = ["failed": 2]
+        metrics.observeCommit(records: 3, duration: .milliseconds(2))
+        metrics.observeRunEnded(schedule: "ubuntu", seconds: 1500)
+        metrics.refresh(schedules: [Self.row("ubuntu", runs: [.succeeded: 4, .failed: 1], lastSuccess: Self.t0.addingTimeInterval(1800)),
+                                    Self.row("win", runs: [.timedOut: 2], lastSuccess: nil, stale: true, paused: true)],
+                        running: 1, waiting: 2, inputs: inputs)
+        let text = Self.lines(metrics)
+        func has(_ line: String) -> Bool { text.contains(line) }
+        #expect(has(#"imagebuildd_schedule_info{schedule="ubuntu",template="ubuntu-tmpl",subscription_id="00000000-0000-0000-0000-000000000000",resource_group="images",cron="0 2 * * MON-FRI",timezone="Europe/Berlin"} 1.0"#), "\(text)")
+        #expect(has(#"imagebuildd_schedule_last_success_timestamp_seconds{schedule="ubuntu"} 1798763400.0"#))
+        #expect(!text.contains { $0.hasPrefix(#"imagebuildd_schedule_last_success_timestamp_seconds{schedule="win"}"#) }, "absent until a success")
+        #expect(has(#"imagebuildd_schedule_last_run_timestamp_seconds{schedule="win"} 1798765200.0"#))
+        #expect(has(#"imagebuildd_schedule_next_run_timestamp_seconds{schedule="win"} 1798848000.0"#))
+        #expect(has(#"imagebuildd_schedule_stale{schedule="win"} 1.0"#) && has(#"imagebuildd_schedule_stale{schedule="ubuntu"} 0.0"#))
+        #expect(has(#"imagebuildd_schedule_paused{schedule="win"} 1.0"#))
+        #expect(has(#"imagebuildd_runs_total{schedule="ubuntu",outcome="succeeded"} 4"#) && has(#"imagebuildd_runs_total{schedule="win",outcome="timedOut"} 2"#))
+        #expect(has(#"imagebuildd_runs_total{schedule="win",outcome="succeeded"} 0"#), "succeeded and failed exist from the start, for rate()")
+        #expect(has(#"imagebuildd_arm_requests_total{operation="Get",code="429"} 2"#) && has("imagebuildd_arm_throttled_total 2"))
+        #expect(has("imagebuildd_builds_running 1.0") && has("imagebuildd_slots_waiting 2.0") && has("imagebuildd_token_refreshes_total 1"))
+        #expect(has("imagebuildd_journal_appends_total 3") && has("imagebuildd_journal_fsync_seconds_count 1"))
+        #expect(has(#"imagebuildd_run_duration_seconds_bucket{schedule="ubuntu",le="1800.0"} 1"#), "\(text.filter { $0.contains("duration") })")
+        #expect(has(#"imagebuildd_notifications_total{event="failed",result="delivered"} 2"#))
+        #expect(text.contains { $0.hasPrefix("process_resident_memory_bytes ") } && text.contains { $0.hasPrefix("process_cpu_seconds_total ") })
+        // The next scrape sees the journal's totals again: counters advance by the difference only.
+        metrics.refresh(schedules: [Self.row("ubuntu", runs: [.succeeded: 5, .failed: 1], lastSuccess: Self.t0.addingTimeInterval(5400))],
+                        running: 0, waiting: 0, inputs: inputs)
+        let again = Self.lines(metrics)
+        #expect(again.contains(#"imagebuildd_runs_total{schedule="ubuntu",outcome="succeeded"} 5"#))
+        #expect(again.contains(#"imagebuildd_arm_requests_total{operation="Run",code="202"} 3"#))
+        #expect(!again.contains { $0.contains(#"schedule="win""#) && !$0.contains("duration") }, "a schedule removed from the config leaves")
+    }
+
+    @Test func promtoolAcceptsTheExposition() throws {
+        let metrics = DaemonMetrics()
+        metrics.observeRunEnded(schedule: "ubuntu", seconds: 900)
+        metrics.observeCommit(records: 1, duration: .microseconds(700))
+        var inputs = DaemonMetrics.Inputs()
+        inputs.armRequests = [.init(operation: "Run", code: "202"): 1]
+        inputs.notificationsAbandoned = ["stale": 1]
+        metrics.refresh(schedules: [Self.row("ubuntu", runs: [.succeeded: 1], lastSuccess: Self.t0),
+                                    Self.row("odd \"name\"\\", runs: [:], lastSuccess: nil)], running: 0, waiting: 0, inputs: inputs)
+        let (status, output) = try Promtool.run(["check", "metrics"], input: metrics.render())
+        #expect(status == 0, "promtool check metrics:\n\(output)")
+    }
+}
+
+/// Debian's `promtool` (package prometheus), which `make deps` installs.
+enum Promtool {
+    static func run(_ arguments: [String], input: [UInt8]? = nil) throws -> (Int32, String) {
+        let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else {
+            Issue.record("promtool is not installed: `make deps` installs Debian's prometheus package")
+            return (-1, "")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let stdin = Pipe(), out = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input)) }
+        try stdin.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
