@@ -49,10 +49,14 @@ struct Run: AsyncParsableCommand {
             Terminal.failure("\(config): \(error)")
         }
         let reporting: Reporting
+        // Webhooks get their own connections (and no azure.ca_file): they go to the team's chat, not to ARM.
+        let webhookTransport: AsyncHTTPTransport
         do {
-            reporting = try Reporting(config: loaded, journal: journal, client: client, transport: try AsyncHTTPTransport(), clock: clock,
+            webhookTransport = try AsyncHTTPTransport()
+            reporting = try Reporting(config: loaded, journal: journal, client: client, transport: webhookTransport, clock: clock,
                                       logger: logger, environment: environment)
         } catch {
+            try? await transport.shutdown()
             Terminal.failure("\(config): \(error)")
         }
         let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
@@ -63,8 +67,10 @@ struct Run: AsyncParsableCommand {
             try await group.run()
         } catch {
             try? await transport.shutdown()
+            try? await webhookTransport.shutdown()
             Terminal.failure("\(error)")
         }
         try? await transport.shutdown()
+        try? await webhookTransport.shutdown()
     }
 }
