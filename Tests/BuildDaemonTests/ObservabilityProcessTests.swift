@@ -108,3 +108,134 @@ import Testing
         }
     }
 }
+
+/// Webhooks through a failing receiver, a SIGKILL with notifications owed, and an outage longer
+/// than `retry_for`.
+@Suite(.serialized) struct WebhookProcessTests {
+    static let secret = "hook-secret"
+
+    func configure(_ h: DaemonHarness, _ receiver: WebhookReceiver, retryFor: String) throws {
+        try h.writeConfig("""
+            notify:
+              - url: "\(receiver.url)"
+                events: [failed, stale]
+                secret_file: \(h.directory)/webhook-secret
+                retry_for: \(retryFor)
+            defaults: { poll: { initial: 1m, max: 2m, multiplier: 2 } }
+            schedules:
+            \(DaemonHarness.schedule("bad", template: "bad", cron: "*/20 * * * *", extra: "stale_after: 30m"))
+            """)
+    }
+
+    @Test func everyEventArrivesAtLeastOnceUnderOneKeyAndTheDaemonNeverWaitsForIt() async throws {
+        let h = try await DaemonHarness.start(origin: "2027-03-01T00:55:00Z", scale: 600, templates: [
+            SeedTemplate(name: "bad", behavior: DaemonTests.behavior(.fail, minutes: 0.5)),
+        ])
+        defer { Task { try await h.stop() } }
+        try Data((Self.secret + "\n").utf8).write(to: URL(fileURLWithPath: h.directory + "/webhook-secret"))
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { Task { try await receiver.stop() } }
+        var logs = ""
+
+        // 1. The receiver answers 500 for a while, then takes everything.
+        try configure(h, receiver, retryFor: "2h")
+        receiver.answer(500)
+        let (status1, log1) = try await h.runDaemon { send in
+            _ = await eventually(within: 20) { receiver.deliveries.count >= 3 }
+            receiver.answer(200)
+            try await Task.sleep(for: h.realDelay(until: DaemonTests.date("2027-03-01T01:50:00Z")))
+            try send(.terminate)
+        }
+        logs += log1
+        #expect(status1.isSuccess, "\(log1)")
+        #expect(receiver.deliveries.prefix(3).allSatisfy { $0.answered == 500 })
+
+        // 2. SIGKILL while a notification is owed: the next start sends it again, same key.
+        receiver.answer(500)
+        let owedKey = Mutex<String?>(nil)
+        let (status2, log2) = try await h.runDaemon { send in
+            let seen = Set(receiver.deliveries.map(\.key))
+            _ = await eventually(within: 20) {
+                let fresh = receiver.deliveries.first { !seen.contains($0.key) && $0.answered == 500 }
+                owedKey.withLock { $0 = fresh?.key }
+                return fresh != nil
+            }
+            try send(.kill)
+        }
+        logs += log2
+        #expect(status2 == .signaled(9))
+        let owed = try #require(owedKey.withLock { $0 }, "no notification was owed at the kill")
+        receiver.answer(200)
+        let (status3, log3) = try await h.runDaemon { send in
+            _ = await eventually(within: 20) { receiver.deliveries.contains { $0.key == owed && $0.answered == 200 } }
+            try send(.terminate)
+        }
+        logs += log3
+        #expect(status3.isSuccess, "\(log3)")
+        #expect(receiver.deliveries.contains { $0.key == owed && $0.answered == 200 }, "\(owed) was not resent after the SIGKILL")
+
+        // 3. The receiver is down for longer than retry_for: those notifications are given up on
+        // (and journaled so); the ones after it comes back arrive.
+        try configure(h, receiver, retryFor: "10m")
+        try await receiver.stop()
+        let (status4, log4) = try await h.runDaemon { send in
+            _ = await eventually(within: 30) { (try? await h.journalRecords("notify-done").contains { $0["delivered"] == nil }) ?? false }
+            try await receiver.start()
+            let seen = Set(receiver.deliveries.map(\.key))
+            _ = await eventually(within: 30) { receiver.deliveries.contains { !seen.contains($0.key) && $0.answered == 200 } }
+            try send(.terminate)
+        }
+        logs += log4
+        #expect(status4.isSuccess, "\(log4)")
+
+        // Exactly the expected events: one per failed run and one stale, each under its own key;
+        // every one delivered except those given up on during the outage.
+        let history = try await h.history(schedule: "bad")
+        let failedSlots = history.filter { $0["outcome"] as? String == "failed" }.compactMap { $0["slot"] as? String }.map(DaemonTests.date)
+        let expected = Set(failedSlots.map { "bad@\(Int64(($0.timeIntervalSince1970 * 1000).rounded()))/failed" })
+        let intents = try await h.journalRecords("notify-queued")
+        let queuedKeys = Set(intents.compactMap { $0["key"] as? String })
+        #expect(queuedKeys.subtracting(expected).filter { !$0.hasPrefix("bad/stale/") }.isEmpty, "\(queuedKeys.subtracting(expected))")
+        #expect(expected.isSubset(of: queuedKeys), "\(expected.subtracting(queuedKeys))")
+        #expect(queuedKeys.filter { $0.hasPrefix("bad/stale/") }.count == 1)
+        let done = try await h.journalRecords("notify-done")
+        let abandoned = Set(done.filter { $0["delivered"] == nil }.compactMap { $0["key"] as? String })
+        let delivered = Set(receiver.deliveries.filter { $0.answered == 200 }.map(\.key))
+        #expect(!abandoned.isEmpty)
+        #expect(delivered == queuedKeys.subtracting(abandoned), "missing \(queuedKeys.subtracting(abandoned).subtracting(delivered))")
+        #expect(abandoned.isDisjoint(with: delivered))
+        // Every attempt of one key carries the same body and a valid signature.
+        for (key, attempts) in Dictionary(grouping: receiver.deliveries, by: \.key) {
+            #expect(Set(attempts.map(\.body)).count == 1, "\(key)")
+            for attempt in attempts {
+                let mac = HMAC<SHA256>.authenticationCode(for: attempt.body, using: SymmetricKey(data: Array(Self.secret.utf8)))
+                #expect(attempt.headers["x-imagebuildd-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined(), "\(key)")
+            }
+            let json = attempts[0].json
+            #expect(json["event"] as? String == (key.hasSuffix("/failed") ? "failed" : "stale"))
+            #expect((json["text"] as? String)?.hasPrefix("imagebuildd: ") == true)
+            #expect(json["schedule"] as? String == "bad" && json["template"] as? String == "bad")
+        }
+        // The daemon never waited for a receiver: every slot of the three runs came due and ended.
+        let slots = Set(history.compactMap { $0["slot"] as? String })
+        #expect(history.allSatisfy { $0["outcome"] as? String == "failed" }, "\(history)")
+        #expect(slots.count == history.count && history.count >= 8, "\(history.count) runs")
+        #expect(logs.contains("given up"))
+        #expect(!logs.contains("tok3n") && !logs.contains("secret-path") && !logs.contains(Self.secret), "a secret or token in the log")
+        let perKey = Dictionary(grouping: receiver.deliveries, by: \.key).mapValues(\.count)
+        print("webhook deliveries: \(receiver.deliveries.count) POSTs for \(queuedKeys.count) notifications "
+              + "(\(delivered.count) delivered, \(abandoned.count) given up); POSTs per notification max \(perKey.values.max() ?? 0)")
+    }
+}
+
+extension DaemonHarness {
+    /// Every journal record of `type`, via `imagebuildd journal dump --json` (safe while the daemon runs).
+    func journalRecords(_ type: String) async throws -> [[String: Any]] {
+        let output = try await Subprocess.run(.path(binary), arguments: ["journal", "dump", "--state-dir", stateDirectory, "--json"],
+                                              environment: environment, output: .string(limit: 64 << 20), error: .string(limit: 1 << 20))
+        return output.standardOutput.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["type"] as? String == type }
+    }
+}
