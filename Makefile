@@ -7,12 +7,12 @@ APT_PACKAGES := libsystemd-dev pkg-config
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-# Installs the C libraries the package links (and openssl, which makes the TLS tests' CA), only
-# where they are missing.
+# Installs the C libraries the package links, openssl (the TLS tests' CA) and Debian's prometheus
+# (promtool checks the metrics and the alert rules), only where they are missing.
 deps:
-	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null; then \
-		echo "installing $(APT_PACKAGES) openssl"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) openssl; \
+	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null; then \
+		echo "installing $(APT_PACKAGES) openssl prometheus"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus; \
 	fi
 
 build: deps
@@ -56,6 +56,7 @@ install: release
 	install -D -m 0644 packaging/systemd/imagebuildd.catalog "$(DESTDIR)/usr/lib/systemd/catalog/imagebuildd.catalog"
 	install -D -m 0644 packaging/systemd/imagebuildd.sysusers "$(DESTDIR)/usr/lib/sysusers.d/imagebuildd.conf"
 	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
+	install -D -m 0644 packaging/prometheus/imagebuildd.rules.yml "$(DESTDIR)$(PREFIX)/share/imagebuildd/prometheus/imagebuildd.rules.yml"
 	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemd-sysusers 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 
 # A real systemd in a container (../shared/tools/sysd-box); skips loudly where it cannot boot.

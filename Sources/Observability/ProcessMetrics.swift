@@ -44,7 +44,7 @@ final class ProcessMetrics: Sendable {
                 if delta > 0 { cpu.increment(by: delta) }
                 virtual.set(vsize)
                 resident.set(rss * pageSize)
-                if let boot = Self.bootTime() { start.set(boot + started / ticks) }
+                start.set(Self.bootedAt() + started / ticks)
             }
         }
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") { openFDs.set(Double(entries.count)) }
@@ -52,11 +52,11 @@ final class ProcessMetrics: Sendable {
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { maxFDs.set(Double(limit.rlim_cur)) }
     }
 
-    private static func bootTime() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
-            return Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
-        }
-        return nil
+    /// When the machine booted, from the clocks rather than /proc/stat, which `ProcSubset=pid` hides.
+    private static func bootedAt() -> Double {
+        var boot = timespec(), real = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        clock_gettime(CLOCK_REALTIME, &real)
+        return Double(real.tv_sec) + Double(real.tv_nsec) / 1e9 - Double(boot.tv_sec) - Double(boot.tv_nsec) / 1e9
     }
 }

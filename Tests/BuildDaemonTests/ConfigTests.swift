@@ -49,6 +49,8 @@ import Testing
         ("timezone: Mars/Olympus", "13:15: schedules[0].timezone: unknown time zone"),
         ("build_timeout: 0s", "13:20: schedules[0].build_timeout: must be longer than 0s"),
         ("poll: [30s]", "13:11: schedules[0].poll: expected a mapping"),
+        ("stale_after: soon", "13:18: schedules[0].stale_after: \"soon\" is not \"off\" or a duration such as 36h"),
+        ("stale_after: 30s", "13:18: schedules[0].stale_after: must be at least 1m"),
     ])
     func badValuesNameFileLineColumnAndKey(line: String, expected: String) async throws {
         // Line 13 holds the schedule's timezone; the bad line takes its place.
@@ -82,6 +84,34 @@ import Testing
         }
         let missing = try await imagebuildd("check-config", "--config", "/nonexistent/config.yaml")
         #expect(missing.status == .exited(1) && missing.stderr.contains("/nonexistent/config.yaml"))
+    }
+
+    /// metrics: and notify: mistakes are located like any other; a webhook's URL is never echoed.
+    @Test func metricsAndNotifyMistakes() async throws {
+        let cases: [(String, String)] = [
+            ("metrics: { listen: 9469 }\n", "7:20: metrics.listen: \"9469\" is not host:port"),
+            ("metrics: { listen: \"127.0.0.1:99999\" }\n", "7:20: metrics.listen: \"127.0.0.1:99999\" is not host:port"),
+            ("metrics: { textfile: imagebuildd.txt }\n", "7:22: metrics.textfile: \"imagebuildd.txt\" must be an absolute path ending in .prom"),
+            ("metrics: { port: 1 }\n", "7:12: metrics.port: unknown key; expected one of listen, textfile, textfile_interval"),
+            ("notify: { url: x }\n", "7:9: notify: expected a list of webhooks"),
+            ("notify:\n  - events: [failed]\n", "8:5: notify[0].url: missing"),
+            ("notify:\n  - url: \"ftp://hooks.example.com/?token=s3cr3t\"\n", "8:10: notify[0].url: expected an absolute http:// or https:// URL"),
+            ("notify:\n  - url: https://hooks.example.com/x\n    events: [failed, exploded]\n", "9:22: notify[0].events: \"exploded\" is not one of"),
+            ("notify:\n  - url: https://hooks.example.com/x\n    secret_file: /a\n    secret_env: B\n", "10:17: notify[0].secret_env: give one of"),
+            ("notify:\n  - url: https://hooks.example.com/x\n    retry_for: forever\n", "9:16: notify[0].retry_for: \"forever\" is not a duration"),
+        ]
+        for (body, expected) in cases {
+            let path = try write(body + Self.schedule)
+            let result = try await imagebuildd("check-config", "--config", path)
+            #expect(result.status == .exited(1), "\(expected)")
+            #expect(result.stderr.contains(path + ":" + expected), "\(expected): \(result.stderr)")
+            #expect(!result.stderr.contains("s3cr3t"))
+        }
+        // A webhook secret that cannot be read stops check-config, naming its source, not its URL's token.
+        let path = try write("notify:\n  - url: https://hooks.example.com/T0/B0/tok3n?x=s3cr3t\n    secret_file: /nonexistent/webhook-secret\n" + Self.schedule)
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(1) && result.stderr.contains("/nonexistent/webhook-secret"), "\(result.stderr)")
+        #expect(!result.stderr.contains("s3cr3t") && !result.stderr.contains("tok3n"), "\(result.stderr)")
     }
 
     @Test func aMissingSecretIsCaughtOffline() async throws {

@@ -75,6 +75,17 @@ import Testing
         let (status, output) = try Promtool.run(["check", "metrics"], input: metrics.render())
         #expect(status == 0, "promtool check metrics:\n\(output)")
     }
+
+    /// The shipped alerting rules: valid, and each alert fires when it should (promtool's rule tests).
+    @Test func theShippedAlertRulesPassPromtool() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("packaging/prometheus").path
+        let (checked, checkOutput) = try Promtool.run(["check", "rules", directory + "/imagebuildd.rules.yml"])
+        #expect(checked == 0, "\(checkOutput)")
+        #expect(checkOutput.contains("3 rules found"))
+        let (tested, testOutput) = try Promtool.run(["test", "rules", directory + "/imagebuildd.rules.test.yml"])
+        #expect(tested == 0, "\(testOutput)")
+    }
 }
 
 /// Debian's `promtool` (package prometheus), which `make deps` installs.
