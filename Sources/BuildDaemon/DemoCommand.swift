@@ -48,13 +48,14 @@ struct Demo: AsyncParsableCommand {
               client_id: \(simulator.principal.clientId)
             state_directory: \(stateDirectory)
             control: { socket: \(stateDirectory)/control.sock }
+            metrics: { listen: "127.0.0.1:0" }
             defaults:
               timezone: UTC
               poll: { initial: 1m, max: 4m, multiplier: 2 }
               cancel_wait: 5m
             schedules:
               - { name: ubuntu-nightly, subscription_id: \(subscription), resource_group: images, template: ubuntu-2204-golden, cron: "0,30 2 * * *" }
-              - { name: windows-nightly, subscription_id: \(subscription), resource_group: images, template: windows-2022-golden, cron: "0 2 * * *" }
+              - { name: windows-nightly, subscription_id: \(subscription), resource_group: images, template: windows-2022-golden, cron: "0 2 * * *", stale_after: 30m }
               - { name: rhel-nightly, subscription_id: \(subscription), resource_group: images, template: rhel-9-golden, cron: "5 2 * * *", build_timeout: 15m }
             """
         let config: DaemonConfig
@@ -63,9 +64,10 @@ struct Demo: AsyncParsableCommand {
             imagebuildd demo: the daemon against the built-in Azure simulator at \(simulator.baseURL.absoluteString)
             simulated time starts at \(RFC3339.string(start)) and runs \(Int(speed)) minutes per second; state in \(stateDirectory)
               ubuntu-nightly  "0,30 2 * * *"  ubuntu-2204-golden   succeeds, two run outputs
-              windows-nightly "0 2 * * *"     windows-2022-golden  fails
+              windows-nightly "0 2 * * *"     windows-2022-golden  fails; stale 30m after it first appeared (stale_after: 30m)
               rhel-nightly    "5 2 * * *"     rhel-9-golden        hangs; cancelled at its 15m build timeout
             meanwhile, in another terminal: imagebuildd status --socket \(stateDirectory)/control.sock
+            or curl the metrics URL the log names
 
             """)
         let transport = try AsyncHTTPTransport()
@@ -76,6 +78,8 @@ struct Demo: AsyncParsableCommand {
                                               sleep: { try await clock.sleep(for: $0) })
         let journal = try Journal(directory: stateDirectory + "/journal")
         let orchestrator = Orchestrator(config: config, journal: journal, client: client, clock: clock, logger: logger)
+        let reporting = try Reporting(config: config, journal: journal, client: client, transport: transport, clock: clock, logger: logger)
+        await reporting.attach(to: orchestrator)
         try await orchestrator.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await orchestrator.run() }
@@ -84,7 +88,13 @@ struct Demo: AsyncParsableCommand {
                 try await ControlServer(path: config.control.socket, operatorsGroup: config.control.operatorsGroup,
                                         service: ControlAdapter(orchestrator: orchestrator)) { _, _ in }.run()
             }
+            group.addTask { await withTaskGroup(of: Void.self) { reporting.run(orchestrator, in: &$0) } }
             try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
+            let scrape = String(decoding: await reporting.render(orchestrator), as: UTF8.self)
+            print("\nfrom the metrics scrape (GET /metrics):")
+            for line in scrape.split(separator: "\n").filter({ line in
+                ["imagebuildd_runs_total{", "imagebuildd_schedule_stale{", "imagebuildd_schedule_last_success"].contains { line.hasPrefix($0) }
+            }).sorted() { print("  " + line) }
             group.cancelAll()
             try await group.waitForAll()
         }

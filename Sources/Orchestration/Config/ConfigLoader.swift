@@ -204,8 +204,8 @@ public struct ConfigLoader {
         var metrics = MetricsSettings()
         if let n = map["listen"] {
             let text = try string(n, "metrics.listen")
-            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-                throw located(n, "metrics.listen", "\"\(text)\" is not host:port, such as 127.0.0.1:9469")
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+                throw located(n, "metrics.listen", "\"\(text)\" is not host:port, such as 127.0.0.1:9469 (port 0: any free port, logged)")
             }
             var host = String(text[..<colon])
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
