@@ -30,3 +30,6 @@ python3 scripts/soak.py "$(swift build -c release --show-bin-path)/imagebuildd" 
 
 # The control socket: round trips with 1,000 schedules, `imagebuildd status` with 10,000.
 python3 scripts/control-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" | tee "$out/control.txt"
+
+# Metrics with 10,000 schedules: idle CPU off/on/scraped, scrape time and size beside Prometheus's own /metrics.
+python3 scripts/metrics-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" "$out" | tee "$out/metrics.txt"

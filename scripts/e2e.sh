@@ -31,6 +31,7 @@ until_ok() { local t=$1; shift; for _ in $(seq $((t * 10))); do "$@" >/dev/null 
 # One simulated minute per real second, shared by the simulator and the daemon.
 clock="60@2027-01-01T00:00:00Z@$(date +%s.%N)"
 port=$((20000 + RANDOM % 20000))
+mport=$((port + 1))
 cat > "$work/scenario.json" <<JSON
 {"templates": [{"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "images", "name": "golden",
   "location": "westeurope", "runOutputNames": ["golden-image"], "behavior": {"outcome": "succeed", "phaseSeconds": [60, 60, 60, 60]}}],
@@ -47,6 +48,7 @@ azure:
   credential: client-secret
   tenant_id: 11111111-1111-1111-1111-111111111111
   client_id: 22222222-2222-2222-2222-222222222222
+metrics: { listen: "127.0.0.1:$mport" }
 defaults:
   poll: { initial: 1m, max: 2m, multiplier: 2 }
 schedules:
@@ -91,6 +93,9 @@ has_fields() { inbox journalctl -u imagebuildd.service -o json --no-pager | grep
 check "journalctl -o json has MESSAGE_ID and TEMPLATE fields" until_ok 30 has_fields
 explained() { inbox journalctl -u imagebuildd.service -x --no-pager | grep -q "applies the overlap policy"; }
 check "journalctl -x shows the catalog text" until_ok 5 explained
+scrape() { curl -sf "http://127.0.0.1:$mport/metrics" > "$work/scrape.txt" && grep -q 'imagebuildd_schedule_info{schedule="golden-nightly"' "$work/scrape.txt"; }
+check "under the hardened unit GET /metrics answers with the schedule's series" until_ok 10 scrape
+check "and promtool accepts the exposition" sh -c "promtool check metrics < '$work/scrape.txt'"
 
 printf 'schedules: [unclosed\n' > "$work/broken.yaml"
 "$BOX" copy-in "$work/broken.yaml" /etc/imagebuildd/config.yaml

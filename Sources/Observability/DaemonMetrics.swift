@@ -56,6 +56,7 @@ public final class DaemonMetrics: Sendable {
         var exported: [ObjectIdentifier: Double] = [:]
         var arm: [ARMRequestKey: Counter] = [:]
         var notifications: [String: Counter] = [:]
+        var lastSize = 0
     }
 
     private let state = Mutex(State())
@@ -140,9 +141,14 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
-    /// The exposition, refreshed by the caller first.
+    /// The exposition, refreshed by the caller first. Into a buffer of our own: the registry's
+    /// `emitToBuffer` keeps a copy of the largest exposition for the life of the process.
     public func render() -> [UInt8] {
-        registry.emitToBuffer()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(state.withLock { $0.lastSize } + 4096)
+        registry.emit(into: &bytes)
+        state.withLock { $0.lastSize = bytes.count }
+        return bytes
     }
 
     private func refresh(_ s: Orchestrator.ScheduleMetrics, _ state: inout State) {
