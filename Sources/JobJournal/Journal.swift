@@ -135,31 +135,6 @@ public final class Journal: Sendable {
         writer.withLock { $0.state.openRuns[key] }
     }
 
-    /// Every schedule's facts (last run, last success, stale, runs per outcome).
-    public var scheduleFacts: [String: ScheduleFacts] {
-        writer.withLock { $0.state.schedules }
-    }
-
-    /// The facts of one schedule.
-    public func facts(of schedule: String) -> ScheduleFacts? {
-        writer.withLock { $0.state.schedules[schedule] }
-    }
-
-    /// Notifications some sink is still owed.
-    public var outbox: [String: PendingNotification] {
-        writer.withLock { $0.state.outbox }
-    }
-
-    /// Whether a notification with this key is journaled and still owed to some sink.
-    public func isPending(_ key: String) -> Bool {
-        writer.withLock { $0.state.outbox[key] != nil }
-    }
-
-    /// The newest finished run of `schedule` (or skipped slot).
-    public func lastFinished(of schedule: String) -> RunRecord? {
-        writer.withLock { $0.state.history[schedule]?.last }
-    }
-
     /// The sequence number of the last acknowledged record.
     public var lastSeq: UInt64 {
         writer.withLock { $0.nextSeq - 1 }

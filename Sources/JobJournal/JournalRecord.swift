@@ -133,6 +133,37 @@ public struct ScheduleFacts: Hashable, Sendable {
     public var runs: [RunOutcome: Int] = [:]
 
     public init() {}
+
+    /// Folds one fact about this schedule in: the one place these facts are derived, for the
+    /// journal's replay and for the orchestrator's working copy alike.
+    public mutating func note(_ event: JournalEvent, at: Date) {
+        switch event {
+        case .scheduleSeen:
+            if firstSeen == nil { firstSeen = at }
+        case .stale:
+            staleSince = at
+        case .slotSkipped:
+            runs[.skipped, default: 0] += 1
+        case .finished(_, let outcome, _):
+            runs[outcome, default: 0] += 1
+            if outcome != .skipped { lastRun = at }
+            if outcome.isSuccess {
+                lastSuccess = at
+                staleSince = nil
+            }
+        default:
+            break
+        }
+    }
+
+    /// The schedule a fact of `note` is about, if it is one.
+    public static func schedule(of event: JournalEvent) -> String? {
+        switch event {
+        case .scheduleSeen(let schedule), .stale(let schedule): schedule
+        case .slotSkipped(let key, _), .finished(let key, _, _): key.schedule
+        default: nil
+        }
+    }
 }
 
 /// A webhook notification journaled before its first attempt, and the sinks that have not yet

@@ -67,12 +67,11 @@ public struct JournalState: Hashable, Sendable {
             trimHistory()
             return
         }
+        if let schedule = ScheduleFacts.schedule(of: record.event) {
+            schedules[schedule, default: ScheduleFacts()].note(record.event, at: at)
+        }
         switch record.event {
-        case .scheduleSeen(let schedule):
-            if schedules[schedule]?.firstSeen == nil { schedules[schedule, default: ScheduleFacts()].firstSeen = at }
-            return
-        case .stale(let schedule):
-            schedules[schedule, default: ScheduleFacts()].staleSince = at
+        case .scheduleSeen, .stale:
             return
         case .notifyQueued(let pending):
             if !pending.sinks.isEmpty { outbox[pending.key] = pending }
@@ -104,7 +103,6 @@ public struct JournalState: Hashable, Sendable {
         case .slotSkipped(_, let reason):
             noteSlot(key)
             counters.slotsSkipped += 1
-            schedules[key.schedule, default: ScheduleFacts()].runs[.skipped, default: 0] += 1
             // Skipped slots are history too: "why did the 02:00 build not run?" has an answer there.
             var run = openRuns.removeValue(forKey: key) ?? RunRecord(key: key)
             run.finishedAt = at
@@ -137,7 +135,6 @@ public struct JournalState: Hashable, Sendable {
             run.outcome = outcome
             run.message = message ?? run.lastStatus?.message
             counters.finished[outcome, default: 0] += 1
-            noteFinished(key.schedule, outcome, at)
             history[key.schedule, default: []].append(run)
             trimHistory(key.schedule)
         case .triggerRequested(_, let request):
@@ -147,21 +144,12 @@ public struct JournalState: Hashable, Sendable {
         }
     }
 
-    private mutating func noteFinished(_ schedule: String, _ outcome: RunOutcome, _ at: Date) {
-        var facts = schedules[schedule] ?? ScheduleFacts()
-        facts.runs[outcome, default: 0] += 1
-        if outcome != .skipped { facts.lastRun = at }
-        if outcome.isSuccess {
-            facts.lastSuccess = at
-            facts.staleSince = nil
-        }
-        schedules[schedule] = facts
-    }
-
     /// A snapshot from before schedule facts were journaled: the best the bounded history can tell.
     private mutating func deriveScheduleFacts() {
         for run in history.values.joined().sorted(by: { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }) {
-            if let outcome = run.outcome, let at = run.finishedAt { noteFinished(run.key.schedule, outcome, at) }
+            if let outcome = run.outcome, let at = run.finishedAt {
+                schedules[run.key.schedule, default: ScheduleFacts()].note(.finished(run.key, outcome: outcome, message: nil), at: at)
+            }
         }
     }
 

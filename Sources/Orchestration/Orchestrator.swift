@@ -38,7 +38,12 @@ public actor Orchestrator {
     private(set) var lastFailure: String?
     /// When this process started orchestrating.
     public nonisolated let startedAt: Date
-    /// Schedules announced stale and not yet recovered (the journal's `staleSince`, mirrored for the status line).
+    /// Per schedule: first seen, last run and success, stale, runs per outcome; the journal's facts,
+    /// kept as they are appended (folded by the same `ScheduleFacts.note`).
+    private var facts: [String: ScheduleFacts] = [:]
+    /// Per schedule: the latest run that ended (or slot skipped), for `status` and notifications.
+    private var lastEnded: [String: RunRecord] = [:]
+    /// Schedules announced stale and not yet recovered, for the status line.
     private var stale: Set<String> = []
     private var staleGeneration = 0
     private var notifyHandler: @Sendable (PendingNotification) -> Void = { _ in }
@@ -73,8 +78,12 @@ public actor Orchestrator {
     public func start() async throws {
         let state = journal.state
         let now = clock.now()
-        stale = Set(state.schedules.filter { $0.value.staleSince != nil }.keys)
-        try await noteSchedulesSeen(known: state.schedules)
+        facts = state.schedules
+        for (schedule, runs) in state.history {
+            lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
+        }
+        stale = Set(facts.filter { $0.value.staleSince != nil }.keys)
+        try await noteSchedulesSeen()
         let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now, policy: policy(for:))
         table = recovered
         // Up to 32 adoptions at once: a thousand open runs must not take a thousand round trips in a row.
@@ -101,8 +110,8 @@ public actor Orchestrator {
 
     /// Journals `schedule-seen` for every configured schedule the journal has not met: a schedule that
     /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few syncs.
-    private func noteSchedulesSeen(known: [String: ScheduleFacts]) async throws {
-        let new = config.schedules.map(\.name).filter { known[$0]?.firstSeen == nil }
+    private func noteSchedulesSeen() async throws {
+        let new = config.schedules.map(\.name).filter { facts[$0]?.firstSeen == nil }
         guard !new.isEmpty else { return }
         let now = clock.now()
         let journal = self.journal
@@ -110,6 +119,13 @@ public actor Orchestrator {
             for name in new { group.addTask { _ = try await journal.append(.scheduleSeen(schedule: name), at: now) } }
             try await group.waitForAll()
         }
+        for name in new { facts[name, default: ScheduleFacts()].note(.scheduleSeen(schedule: name), at: now) }
+    }
+
+    /// Appends a fact (durable when it returns) and folds it into the working copy of the facts.
+    private func record(_ fact: JournalEvent, at now: Date) async throws {
+        _ = try await journal.append(fact, at: now)
+        if let schedule = ScheduleFacts.schedule(of: fact) { facts[schedule, default: ScheduleFacts()].note(fact, at: now.journalRounded) }
     }
 
     /// Owns every task until cancelled: the slot timer, the watchdog, and the runs' work. Throws the
@@ -175,7 +191,7 @@ public actor Orchestrator {
         config = newConfig
         table.maxConcurrentBuilds = newConfig.maxConcurrentBuilds
         resetTimer()
-        do { try await noteSchedulesSeen(known: journal.scheduleFacts) } catch { fail(error) }
+        do { try await noteSchedulesSeen() } catch { fail(error) }
         stale = stale.filter { name in newConfig.schedules.contains { $0.name == name && $0.staleAfter != nil } }
         resetStaleWatch()
     }
@@ -232,10 +248,9 @@ public actor Orchestrator {
     /// Every schedule's state, for `imagebuildd status`.
     public func snapshot() -> [ScheduleSnapshot] {
         let now = clock.now()
-        let facts = journal.scheduleFacts
         return config.schedules.map { schedule in
             ScheduleSnapshot(config: schedule, runs: table.runs(of: schedule.name), pause: table.paused[schedule.name],
-                             last: journal.lastFinished(of: schedule.name), lastSuccess: facts[schedule.name]?.lastSuccess,
+                             last: lastEnded[schedule.name], lastSuccess: facts[schedule.name]?.lastSuccess,
                              next: schedule.cron.next(after: now), staleSince: facts[schedule.name]?.staleSince)
         }
     }
@@ -264,7 +279,6 @@ public actor Orchestrator {
     /// What the metrics endpoint shows: every configured schedule's facts, and the run table's load.
     public func metricsSnapshot() -> (schedules: [ScheduleMetrics], running: Int, waiting: Int) {
         let now = clock.now()
-        let facts = journal.scheduleFacts
         let schedules = config.schedules.map { schedule in
             ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
                             next: schedule.cron.next(after: now), facts: facts[schedule.name] ?? ScheduleFacts(),
@@ -302,7 +316,7 @@ public actor Orchestrator {
         let now = clock.now()
         let fact = table.pause(name, until: until, reason: reason, by: by, now: now)
         try await announce(fact, now: now)
-        _ = try await journal.append(fact, at: now)
+        try await record(fact, at: now)
         logger.notice("schedule paused by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "paused", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
@@ -313,8 +327,9 @@ public actor Orchestrator {
     public func resume(_ name: String, by: String) async throws -> Bool {
         _ = try schedule(named: name)
         guard let fact = table.resume(name, by: by) else { return false }
-        try await announce(fact, now: clock.now())
-        _ = try await journal.append(fact, at: clock.now())
+        let now = clock.now()
+        try await announce(fact, now: now)
+        try await record(fact, at: now)
         logger.notice("schedule resumed by \(by)", metadata: ["SCHEDULE": "\(name)", "EVENT": "resumed", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
         return true
@@ -353,8 +368,9 @@ public actor Orchestrator {
             switch effect {
             case .record(let fact):
                 do {
-                    try await announce(fact, now: clock.now())
-                    _ = try await journal.append(fact, at: clock.now())
+                    let now = clock.now()
+                    try await announce(fact, now: now)
+                    try await record(fact, at: now)
                 } catch {
                     if !Task.isCancelled { fail(error) }
                     return
@@ -512,7 +528,6 @@ public actor Orchestrator {
     private func runStaleWatch(_ generation: Int) async {
         while generation == staleGeneration, !Task.isCancelled, failure == nil {
             let now = clock.now()
-            let facts = journal.scheduleFacts
             var earliest: Date?
             for schedule in config.schedules {
                 let f = facts[schedule.name] ?? ScheduleFacts()
@@ -547,8 +562,8 @@ public actor Orchestrator {
             metadata["LAST_SUCCESS"] = "never"
         }
         try await enqueue(.stale, schedule: schedule.name, template: schedule.target.name, key: "\(schedule.name)/stale/\(deadline.journalMillis)",
-                          run: journal.lastFinished(of: schedule.name), text: text, now: now)
-        _ = try await journal.append(.stale(schedule: schedule.name), at: now)
+                          run: lastEnded[schedule.name], text: text, now: now)
+        try await record(.stale(schedule: schedule.name), at: now)
         stale.insert(schedule.name)
         logger.warning("\(text)", metadata: metadata)
         statusHandler(statusLine())
@@ -566,6 +581,7 @@ public actor Orchestrator {
             let template = run.target?.template ?? "-"
             let began = run.lastStatus?.startedAt ?? run.acceptedAt ?? run.requestedAt
             runEndedHandler(key.schedule, outcome, began.map { max(0, now.timeIntervalSince($0)) })
+            lastEnded[key.schedule] = run
             if let event = NotifyEvent(rawValue: outcome.rawValue) {
                 let what = "build of \(template) (schedule \(key.schedule), slot \(RFC3339.string(key.slot))\(key.manual ? ", manual" : ""))"
                 let text: String = switch outcome {
@@ -588,6 +604,7 @@ public actor Orchestrator {
             run.outcome = .skipped
             run.message = reason
             run.finishedAt = now
+            lastEnded[key.schedule] = run
             let template = run.target?.template ?? config.schedules.first { $0.name == key.schedule }?.target.name ?? "-"
             try await enqueue(.skipped, schedule: key.schedule, template: template, key: "\(key)/skipped", run: run,
                               text: "slot \(RFC3339.string(key.slot)) of \(key.schedule) (\(template)) was skipped: \(reason)", now: now)
@@ -607,7 +624,7 @@ public actor Orchestrator {
     /// Journals a notification's intent for every sink that wants `event`, then hands it to the sender.
     private func enqueue(_ event: NotifyEvent, schedule: String, template: String, key: String, run: RunRecord?, text: String, now: Date) async throws {
         let sinks = config.notify.filter { $0.events.contains(event) }.map(\.id)
-        guard !sinks.isEmpty, !journal.isPending(key) else { return }
+        guard !sinks.isEmpty else { return }
         let body = "{" + [
             ("event", HistoryJSON.quoted(event.rawValue)), ("text", HistoryJSON.quoted("imagebuildd: " + text)),
             ("schedule", HistoryJSON.quoted(schedule)), ("template", HistoryJSON.quoted(template)),

@@ -25,19 +25,19 @@ import Testing
             await journal.close()
         }
         let journal = try Journal(directory: dir.journal, options: JournalOptions(historyLimit: 2))
-        let facts = try #require(journal.facts(of: "nightly"))
+        let facts = try #require(journal.state.schedules["nightly"])
         #expect(facts.firstSeen == t0, "the first schedule-seen counts")
         #expect(facts.lastSuccess == t0.addingTimeInterval(100))
         #expect(facts.lastRun == t0.addingTimeInterval(400), "a skipped slot is no run")
         #expect(facts.runs == [.succeeded: 2, .failed: 3, .skipped: 1], "counts beyond the two runs of history")
         #expect(facts.staleSince == t0.addingTimeInterval(950))
-        #expect(journal.outbox["k"]?.sinks == ["s2"])
+        #expect(journal.state.outbox["k"]?.sinks == ["s2"])
         // A success clears stale; the last sink's notify-done empties the outbox.
         _ = try await journal.append(.finished(slot("nightly", 10), outcome: .partiallySucceeded, message: nil), at: t0.addingTimeInterval(1000))
         _ = try await journal.append(.notifyDone(key: "k", sink: "s2", delivered: false, attempts: 4), at: t0)
-        #expect(journal.facts(of: "nightly")?.staleSince == nil)
-        #expect(journal.facts(of: "nightly")?.lastSuccess == t0.addingTimeInterval(1000))
-        #expect(journal.outbox.isEmpty)
+        #expect(journal.state.schedules["nightly"]?.staleSince == nil)
+        #expect(journal.state.schedules["nightly"]?.lastSuccess == t0.addingTimeInterval(1000))
+        #expect(journal.state.outbox.isEmpty)
         await journal.close()
     }
 

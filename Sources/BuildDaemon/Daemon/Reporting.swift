@@ -60,7 +60,7 @@ struct Reporting: Sendable {
     /// Hands undelivered notifications from before the restart to the dispatcher.
     func resume(_ journal: Journal) {
         guard let dispatcher else { return }
-        let owed = journal.outbox.values.sorted { ($0.queuedAt, $0.key) < ($1.queuedAt, $1.key) }
+        let owed = journal.state.outbox.values.sorted { ($0.queuedAt, $0.key) < ($1.queuedAt, $1.key) }
         if !owed.isEmpty { logger.notice("resuming \(owed.count) undelivered notification\(owed.count == 1 ? "" : "s")") }
         for pending in owed { dispatcher.enqueue(pending) }
     }
