@@ -111,6 +111,8 @@ restarted() { [ "$(prop NRestarts)" -gt "$restarts_before" ] && [ "$(prop Active
 check "a hung daemon (SIGSTOP) is killed by the watchdog and restarted" until_ok 20 restarted
 check "the journal says why" sh -c "$BOX exec journalctl -u imagebuildd.service --no-pager | grep -q 'Watchdog timeout'"
 
+quiet() { ! inbox journalctl -u imagebuildd.service -o cat --no-pager | grep -q "Failed to set thread priority"; }
+check "the unit's journal has no thread-priority noise from the runtime (setpriority allowed)" quiet
 check "systemctl stop is clean" inbox systemctl stop imagebuildd.service
 check "Result=success after stop" test "$(prop Result)" = success
 echo "e2e: all $pass checks passed under systemd $(inbox systemctl --version | head -1 | cut -d' ' -f2)"
