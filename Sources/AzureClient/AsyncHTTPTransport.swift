@@ -8,24 +8,42 @@ import NIOSSL
 /// `HTTPTransport` over async-http-client: TLS always verified, an optional extra CA.
 public final class AsyncHTTPTransport: HTTPTransport {
     private let client: HTTPClient
+    /// Why no https request can be verified (no system CA bundle and no CA file); nil when one can.
+    private let trustProblem: String?
+    /// What to do about a certificate nobody here trusts, for the error message.
+    private let trustHint: String
+
+    /// Where swift-nio-ssl looks for the system's trust anchors on Linux: a bundle file, else a directory.
+    public static let systemTrustStores = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs"]
 
     /// - Parameters:
     ///   - caFile: PEM file with extra trust anchors (sovereign clouds, Azure Stack Hub, proxies, tests).
     ///   - connectTimeout: bound on establishing a connection.
-    public init(caFile: String? = nil, connectTimeout: Duration = .seconds(10)) throws(AzureError) {
+    ///   - trustHint: the advice in "certificate for HOST not trusted: …".
+    ///   - systemTrustStores: where the system's CA bundle may be (tests point it elsewhere).
+    public init(caFile: String? = nil, connectTimeout: Duration = .seconds(10), trustHint: String = "set azure.ca_file to a PEM file with its CA",
+                systemTrustStores: [String] = AsyncHTTPTransport.systemTrustStores) throws(AzureError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
+        self.trustHint = trustHint
+        // Without a system bundle, swift-nio-ssl fails every handshake with an empty error stack.
+        let systemBundle = systemTrustStores.contains { FileManager.default.fileExists(atPath: $0) }
+        var problem: String?
         if let caFile {
             do {
                 let certificates = try NIOSSLCertificate.fromPEMFile(caFile)
                 guard !certificates.isEmpty else { throw AzureError.configuration("CA file \(caFile) holds no certificate") }
-                tls.additionalTrustRoots = [.certificates(certificates)]
+                if systemBundle { tls.additionalTrustRoots = [.certificates(certificates)] } else { tls.trustRoots = .certificates(certificates) }
             } catch let error as AzureError {
                 throw error
             } catch {
                 throw .configuration("cannot read CA file \(caFile): \(error)")
             }
+        } else if !systemBundle {
+            tls.trustRoots = .certificates([])
+            problem = "cannot load the system CA bundle (\(systemTrustStores.joined(separator: ", ")) missing): install ca-certificates"
         }
+        trustProblem = problem
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(connect: .init(connectTimeout))
         configuration.redirectConfiguration = .disallow
@@ -39,6 +57,7 @@ public final class AsyncHTTPTransport: HTTPTransport {
     }
 
     public func send(_ request: HTTPRequestData, timeout: Duration) async throws(TransportFailure) -> HTTPResponseData {
+        if let trustProblem, request.url.scheme?.lowercased() == "https" { throw .notSent(trustProblem) }
         var outgoing = HTTPClientRequest(url: request.url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
@@ -52,13 +71,20 @@ public final class AsyncHTTPTransport: HTTPTransport {
                                     headers: response.headers.map { ($0.name, $0.value) },
                                     body: Array(buffer: body))
         } catch {
-            throw Self.classify(error, responseStarted: sent)
+            throw Self.classify(error, responseStarted: sent, host: request.url.host ?? "", hint: trustHint)
         }
     }
 
     /// Only failures that provably happen before a byte of the request is written count as not sent.
-    private static func classify(_ error: any Error, responseStarted: Bool) -> TransportFailure {
+    private static func classify(_ error: any Error, responseStarted: Bool, host: String, hint: String) -> TransportFailure {
         let text = String(describing: error)
+        // BoringSSL's reason codes are the only trace of why a handshake failed; say it in words.
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return .notSent("certificate for \(host) not trusted: \(hint)")
+        }
+        if error is NIOSSLExtraError, text.contains("hostname") || text.contains("Hostname") {
+            return .notSent("certificate for \(host) does not name \(host): \(text)")
+        }
         if responseStarted { return .maybeSent(text) }
         if let client = error as? HTTPClientError {
             let beforeSending: [HTTPClientError] = [.connectTimeout, .invalidURL, .emptyHost, .tlsHandshakeTimeout,

@@ -52,7 +52,7 @@ struct Run: AsyncParsableCommand {
         // Webhooks get their own connections (and no azure.ca_file): they go to the team's chat, not to ARM.
         let webhookTransport: AsyncHTTPTransport
         do {
-            webhookTransport = try AsyncHTTPTransport()
+            webhookTransport = try AsyncHTTPTransport(trustHint: "the webhook's certificate must chain to a CA in the system bundle (ca-certificates)")
             reporting = try Reporting(config: loaded, journal: journal, client: client, transport: webhookTransport, clock: clock,
                                       logger: logger, environment: environment)
         } catch {

@@ -35,8 +35,29 @@ import Testing
         let credential = ClientSecretCredential(tenantID: h.simulator.principal.tenantId, clientID: h.simulator.principal.clientId,
                                                 secret: .literal(h.simulator.principal.clientSecret), authorityHost: h.simulator.baseURL, transport: transport)
         let client = try ImageTemplatesClient(configuration: AzureClientConfiguration(resourceManagerEndpoint: h.simulator.baseURL), credential: credential, transport: transport)
-        await #expect { _ = try await client.get(id) } throws: { "\($0)".contains("authentication with client-secret failed") }
+        await #expect { _ = try await client.get(id) } throws: {
+            "\($0)".contains("authentication with client-secret failed") && "\($0)".contains("certificate for 127.0.0.1 not trusted: set azure.ca_file")
+        }
         #expect(h.simulator.tokensIssued == 1)
+    }
+
+    /// A host without a system CA bundle (no ca-certificates): the CA file alone is trusted, and
+    /// without one every https request says what is missing instead of `unknownError([])`.
+    @Test func withoutASystemBundleTheCAFileIsEnoughAndItsAbsenceIsNamed() async throws {
+        let ca = try await Self.makeCA()
+        let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "tls")]), tls: .init(directory: ca), caFile: nil)
+        defer { Task { try await h.stop() } }
+        let missing = ["/nonexistent/ca-certificates.crt", "/nonexistent/certs"]
+        let request = HTTPRequestData(method: "GET", url: h.simulator.baseURL.appendingPathComponent("subscriptions"), headers: [], body: nil)
+        let withCA = try AsyncHTTPTransport(caFile: ca + "/ca.pem", systemTrustStores: missing)
+        defer { Task { try await withCA.shutdown() } }
+        let answer = try await withCA.send(request, timeout: .seconds(5))
+        #expect(answer.status > 0)
+        let without = try AsyncHTTPTransport(systemTrustStores: missing)
+        defer { Task { try await without.shutdown() } }
+        await #expect { _ = try await without.send(request, timeout: .seconds(5)) } throws: {
+            "\($0)".contains("cannot load the system CA bundle (/nonexistent/ca-certificates.crt, /nonexistent/certs missing): install ca-certificates")
+        }
     }
 
     @Test func anUnreadableCAFileIsAConfigurationError() throws {
