@@ -60,10 +60,28 @@ public struct SeedTemplate: Codable, Sendable, Equatable {
     /// One run output per name, as distributors' `runOutputName`.
     public var runOutputNames: [String]
     public var behavior: TemplateBehavior
+    /// Provisioning that failed (`provisioningState: Failed` with this error); nil provisions fine.
+    public var provisioningError: ProvisioningFailure?
+    public var stagingResourceGroup: String?
+    public var tags: [String: String]?
+
+    /// ARM's `provisioningError` of a template whose creation failed.
+    public struct ProvisioningFailure: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+        public init(code: String, message: String) {
+            self.code = code
+            self.message = message
+        }
+    }
 
     public init(subscriptionId: String = "00000000-0000-0000-0000-000000000000", resourceGroup: String = "images", name: String,
                 location: String = "westeurope", buildTimeoutInMinutes: Int? = nil, runOutputNames: [String] = ["image"],
-                behavior: TemplateBehavior = TemplateBehavior()) {
+                behavior: TemplateBehavior = TemplateBehavior(), provisioningError: ProvisioningFailure? = nil,
+                stagingResourceGroup: String? = nil, tags: [String: String]? = nil) {
+        self.provisioningError = provisioningError
+        self.stagingResourceGroup = stagingResourceGroup
+        self.tags = tags
         self.subscriptionId = subscriptionId
         self.resourceGroup = resourceGroup
         self.name = name

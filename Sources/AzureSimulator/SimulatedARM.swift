@@ -15,6 +15,7 @@ final class SimulatedARM: Sendable {
         /// The build before `build`, still shown while ARM lags behind a new Run.
         var previousBuild: Build?
         var provisionedAt: Date
+        var provisioningError: SeedTemplate.ProvisioningFailure?
 
         /// The build ARM reports at `now`.
         func visibleBuild(at now: Date) -> Build? {
@@ -70,12 +71,18 @@ final class SimulatedARM: Sendable {
             "vmProfile": ["vmSize": "Standard_D2s_v3"],
         ]
         if let minutes = seed.buildTimeoutInMinutes { properties["buildTimeoutInMinutes"] = minutes }
-        let resource: [String: Any] = ["location": seed.location, "properties": properties]
+        if let staging = seed.stagingResourceGroup {
+            properties["stagingResourceGroup"] = "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(staging)"
+        }
+        let identity = "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(seed.resourceGroup)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/image-builder"
+        let resource: [String: Any] = ["location": seed.location, "properties": properties, "tags": seed.tags ?? ["purpose": "golden-image"],
+                                       "identity": ["type": "UserAssigned", "userAssignedIdentities": [identity: [String: Any]()]]]
         let data = (try? JSONSerialization.data(withJSONObject: resource)) ?? Data()
         state.withLock {
             $0.templates[Self.key(seed.subscriptionId, seed.resourceGroup, seed.name)] =
                 Template(subscription: seed.subscriptionId, resourceGroup: seed.resourceGroup, name: seed.name,
-                         definition: data, behavior: seed.behavior, build: nil, previousBuild: nil, provisionedAt: .distantPast)
+                         definition: data, behavior: seed.behavior, build: nil, previousBuild: nil, provisionedAt: .distantPast,
+                         provisioningError: seed.provisioningError)
         }
     }
 
@@ -408,6 +415,13 @@ final class SimulatedARM: Sendable {
         resource["type"] = "\(provider)/imageTemplates"
         var properties = resource["properties"] as? [String: Any] ?? [:]
         properties["provisioningState"] = now >= template.provisionedAt ? "Succeeded" : "Creating"
+        if let failure = template.provisioningError {
+            properties["provisioningState"] = "Failed"
+            properties["provisioningError"] = ["provisioningErrorCode": failure.code, "message": failure.message]
+        }
+        // ARM names the staging group it made, or echoes the one given.
+        properties["exactStagingResourceGroup"] = (properties["stagingResourceGroup"] as? String)
+            ?? "/subscriptions/\(template.subscription)/resourceGroups/IT_\(template.resourceGroup)_\(template.name)_\(Self.stableSuffix(template.name))"
         if let build = template.visibleBuild(at: now) {
             let status = build.status(at: now)
             let cased: (String) -> String = { lowerStates ? $0.prefix(1).lowercased() + $0.dropFirst() : $0 }
@@ -438,6 +452,12 @@ final class SimulatedARM: Sendable {
             }
             return ["id": "\(base)/runOutputs/\(name)", "name": name, "type": "\(provider)/imageTemplates/runOutputs", "properties": properties]
         }
+    }
+
+    /// Eight hex digits that depend only on `name` (Swift's `hashValue` changes per process).
+    static func stableSuffix(_ name: String) -> String {
+        let hash = name.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+        return String(hash, radix: 16)
     }
 
     static func timestamp(_ date: Date) -> String {

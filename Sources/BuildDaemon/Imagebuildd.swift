@@ -7,6 +7,6 @@ struct Imagebuildd: AsyncParsableCommand {
         commandName: "imagebuildd",
         abstract: "Keeps Azure VM Image Builder templates rebuilt on a schedule, as a systemd service.",
         subcommands: [Run.self, Status.self, Trigger.self, Pause.self, Resume.self, Cancel.self, CheckConfig.self, Next.self, History.self,
-                      Demo.self, JournalCommand.self, Simulate.self]
+                      Templates.self, Demo.self, JournalCommand.self, Simulate.self]
     )
 }

@@ -17,12 +17,12 @@ struct DaemonHarness {
     var stateDirectory: String { directory + "/state" }
 
     /// Simulated time starts at `origin` now and runs `scale` times faster than real time.
-    static func start(origin: String, scale: Double, templates: [SeedTemplate], faults: [FaultRule] = []) async throws -> DaemonHarness {
+    static func start(origin: String, scale: Double, templates: [SeedTemplate], faults: [FaultRule] = [], pageSize: Int = 50) async throws -> DaemonHarness {
         let realOrigin = Date()
         let start = ISO8601DateFormatter().date(from: origin)!
         let now: @Sendable () -> Date = { start.addingTimeInterval(Date().timeIntervalSince(realOrigin) * scale) }
         // Long-lived tokens: token lifetimes are on the simulated clock.
-        let scenario = Scenario(templates: templates, tokenLifetimeSeconds: 10 * 365 * 86_400, faults: faults)
+        let scenario = Scenario(templates: templates, tokenLifetimeSeconds: 10 * 365 * 86_400, pageSize: pageSize, faults: faults)
         let simulator = try await AzureSimulator(scenario: scenario, now: now)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

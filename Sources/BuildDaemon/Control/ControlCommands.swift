@@ -213,11 +213,7 @@ enum StatusText {
                          s.lastSuccess.map { "\(short($0)) (\(ago($0, now)))" } ?? "never",
                          s.next.map { "\(short($0)) (\(left($0, now)))" } ?? "-"])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { $0.offset == row.count - 1 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-        }.joined(separator: "\n")
+        return Columns.render(rows)
     }
 
     static func state(_ s: ScheduleView, now: Date) -> String {
