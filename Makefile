@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libsystemd-dev pkg-config
 
-.PHONY: deps demo test sim bench fuzz build release install e2e clean
+.PHONY: deps demo test sim bench fuzz build release install deb e2e clean
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -48,9 +48,13 @@ fuzz: deps
 bench: deps
 	scripts/bench.sh
 
-# The release binary, the unit, the journald catalog and an example config (DESTDIR aware).
+# dist/imagebuildd_<version>_<arch>.deb (dpkg-deb): the stripped binary, unit, catalog, man pages, completions.
+deb: deps
+	scripts/build-deb.sh
+
+# The stripped release binary, the unit, the journald catalog and an example config (DESTDIR aware).
 install: release
-	install -D -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/imagebuildd" "$(DESTDIR)$(PREFIX)/bin/imagebuildd"
+	install -D -s -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/imagebuildd" "$(DESTDIR)$(PREFIX)/bin/imagebuildd"
 	install -D -m 0644 packaging/systemd/imagebuildd.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
 	sed -i 's|/usr/local/bin/imagebuildd|$(PREFIX)/bin/imagebuildd|g' "$(DESTDIR)$(PREFIX)/lib/systemd/system/imagebuildd.service"
 	install -D -m 0644 packaging/systemd/imagebuildd.catalog "$(DESTDIR)/usr/lib/systemd/catalog/imagebuildd.catalog"
@@ -64,4 +68,4 @@ e2e: deps
 	scripts/e2e.sh
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build .fuzz-work
+	rm -rf .build Benchmarks/.build Fuzz/.build .fuzz-work dist

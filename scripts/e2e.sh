@@ -17,7 +17,12 @@ bin=$(swift build -c release --show-bin-path)/imagebuildd
 export SYSD_BOX_NAME=imagebuildd-e2e
 "$BOX" up || skip "the container did not boot (see the output above)"
 work=$(mktemp -d)
-cleanup() { kill "${sim:-}" 2>/dev/null || true; "$BOX" down >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+    kill "${sim:-}" 2>/dev/null || true
+    "$BOX" down >/dev/null 2>&1 || true
+    SYSD_BOX_NAME=imagebuildd-deb "$BOX" down >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 pass=0
@@ -115,4 +120,29 @@ quiet() { ! inbox journalctl -u imagebuildd.service -o cat --no-pager | grep -q 
 check "the unit's journal has no thread-priority noise from the runtime (setpriority allowed)" quiet
 check "systemctl stop is clean" inbox systemctl stop imagebuildd.service
 check "Result=success after stop" test "$(prop Result)" = success
+# --- The Debian package: lintian, then installed with its dependencies into a box of its own.
+"$BOX" down >/dev/null
+deb=$(scripts/build-deb.sh | tail -1)
+command -v lintian >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian; }
+check "lintian reports no errors on $(basename "$deb")" lintian --fail-on error --no-tag-display-limit "$deb"
+export SYSD_BOX_NAME=imagebuildd-deb SYSD_BOX_EXTRA_PACKAGES=ca-certificates,tzdata,man-db
+"$BOX" up || skip "the package box did not boot"
+"$BOX" copy-in "$deb" /root/imagebuildd.deb
+check "dpkg -i installs the package with its dependencies present" inbox dpkg -i /root/imagebuildd.deb
+check "installing does not start the service" sh -c "[ \"\$($BOX exec systemctl is-active imagebuildd.service)\" = inactive ]"
+check "the unit runs /usr/bin/imagebuildd" sh -c "$BOX exec systemctl cat imagebuildd.service | grep -q '^ExecStart=/usr/bin/imagebuildd run'"
+check "the operators group exists (sysusers.d)" inbox getent group imagebuildd-operators
+"$BOX" copy-in "$work/config.yaml" /etc/imagebuildd/config.yaml
+"$BOX" copy-in "$work/client-secret" /etc/imagebuildd/client-secret
+inbox chmod 0600 /etc/imagebuildd/client-secret
+check "the installed unit starts and becomes active against the simulator" inbox systemctl start imagebuildd.service
+check "ActiveState=active" test "$(prop ActiveState)/$(prop SubState)" = "active/running"
+check "man imagebuildd renders" sh -c "$BOX exec sh -c 'MANPAGER=cat MANWIDTH=80 man imagebuildd' | grep -q 'Image Builder templates rebuilt'"
+check "man imagebuildd.templates.list renders" sh -c "$BOX exec sh -c 'MANPAGER=cat man imagebuildd.templates.list' | grep -q -- '--unscheduled'"
+check "bash, zsh and fish completions are installed" inbox test -s /usr/share/bash-completion/completions/imagebuildd \
+    -a -s /usr/share/zsh/vendor-completions/_imagebuildd -a -s /usr/share/fish/vendor_completions.d/imagebuildd.fish
+check "dpkg -r stops the daemon and removes it" inbox dpkg -r imagebuildd
+check "and keeps the state (/var/lib/imagebuildd)" inbox test -d /var/lib/private/imagebuildd/journal
+check "dpkg -P deletes the state" sh -c "$BOX exec dpkg -P imagebuildd && ! $BOX exec test -e /var/lib/private/imagebuildd"
+
 echo "e2e: all $pass checks passed under systemd $(inbox systemctl --version | head -1 | cut -d' ' -f2)"
