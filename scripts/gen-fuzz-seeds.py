@@ -37,6 +37,9 @@ def config():
     write("config", "azure: {credential: managed-identity}\nstate_directory: /tmp/x\nschedules:\n  - {name: b, subscription_id: "
                     "00000000-0000-0000-0000-000000000000, resource_group: rg, template: t, cron: \"0 2 * * WED\"}\n")
     write("config", "schedules:\n  - name: bad\n    cron: 0 25 * * *\n")
+    write("config", "metrics: {listen: \"127.0.0.1:9469\", textfile: /var/lib/prometheus/node-exporter/i.prom, textfile_interval: 15s}\n"
+                    "notify:\n  - url: https://hooks.example.com/T/B/x?token=t\n    events: [failed, stale]\n    secret_env: HOOK\n"
+                    "    retry_for: 1h\ndefaults: {stale_after: 36h}\nschedules: []\n")
 
 
 def crc32c(data):
@@ -79,6 +82,19 @@ def journal():
         {"at": at + 3, "type": "cancel-requested", **key, "reason": "timeout"},
         {"at": at + 4, "type": "cancel-observed", **key, "run_state": "Canceling"},
         {"at": at + 5, "type": "finished", **key, "outcome": "timedOut", "message": "cancelled at the deadline"},
+    ]))
+    # Schedule facts and the webhook outbox, then a snapshot that carries both.
+    body = json.dumps({"event": "failed", "text": "imagebuildd: build failed", "run": None})
+    write("journal", frame([
+        {"at": at, "type": "schedule-seen", "schedule": "win"},
+        {"at": at + 1, "type": "notify-queued", "key": "win/stale/1", "event": "stale", "schedule": "win", "body": body,
+         "sinks": ["sink-0123456789abcdef"], "queued_at": at + 1},
+        {"at": at + 2, "type": "stale", "schedule": "win"},
+        {"at": at + 3, "type": "notify-done", "key": "win/stale/1", "sink": "sink-0123456789abcdef", "delivered": True, "attempts": 2},
+        {"at": at + 4, "type": "snapshot", "open_runs": [], "history": [], "last_slots": {"win": slot},
+         "schedules": {"win": {"first_seen": at, "stale_since": at + 2, "runs_failed": 3, "runs_skipped": 1}},
+         "outbox": [{"key": "k", "event": "failed", "schedule": "win", "body": body, "sinks": ["s"], "queued_at": at}],
+         "counters": {"slots_due": 1}},
     ]))
 
 
