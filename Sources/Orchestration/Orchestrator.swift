@@ -251,8 +251,13 @@ public actor Orchestrator {
         return config.schedules.map { schedule in
             ScheduleSnapshot(config: schedule, runs: table.runs(of: schedule.name), pause: table.paused[schedule.name],
                              last: lastEnded[schedule.name], lastSuccess: facts[schedule.name]?.lastSuccess,
-                             next: schedule.cron.next(after: now), staleSince: facts[schedule.name]?.staleSince)
+                             next: schedule.cron.next(after: now), staleSince: staleSince(of: schedule))
         }
+    }
+
+    /// When the schedule was announced stale, while its config still asks for stale detection.
+    private func staleSince(of schedule: ScheduleConfig) -> Date? {
+        schedule.staleAfter == nil ? nil : facts[schedule.name]?.staleSince
     }
 
     /// One schedule's series for the metrics endpoint.
@@ -280,9 +285,10 @@ public actor Orchestrator {
     public func metricsSnapshot() -> (schedules: [ScheduleMetrics], running: Int, waiting: Int) {
         let now = clock.now()
         let schedules = config.schedules.map { schedule in
-            ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
-                            next: schedule.cron.next(after: now), facts: facts[schedule.name] ?? ScheduleFacts(),
-                            paused: table.paused[schedule.name] != nil)
+            var current = facts[schedule.name] ?? ScheduleFacts()
+            current.staleSince = staleSince(of: schedule)
+            return ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
+                                   next: schedule.cron.next(after: now), facts: current, paused: table.paused[schedule.name] != nil)
         }
         return (schedules, table.activeCount, table.waitingCount)
     }
