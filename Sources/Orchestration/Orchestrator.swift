@@ -82,7 +82,7 @@ public actor Orchestrator {
         for (schedule, runs) in state.history {
             lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
         }
-        stale = Set(facts.filter { $0.value.staleSince != nil }.keys)
+        stale = Set(config.schedules.filter { staleSince(of: $0) != nil }.map(\.name))
         try await noteSchedulesSeen()
         let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now, policy: policy(for:))
         table = recovered
@@ -192,7 +192,7 @@ public actor Orchestrator {
         table.maxConcurrentBuilds = newConfig.maxConcurrentBuilds
         resetTimer()
         do { try await noteSchedulesSeen() } catch { fail(error) }
-        stale = stale.filter { name in newConfig.schedules.contains { $0.name == name && $0.staleAfter != nil } }
+        stale = Set(newConfig.schedules.filter { staleSince(of: $0) != nil }.map(\.name))
         resetStaleWatch()
     }
 
