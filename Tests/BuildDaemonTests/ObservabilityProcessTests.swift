@@ -54,13 +54,20 @@ import Testing
             \(DaemonHarness.schedule("hang", template: "hang", cron: "0 1-3 * * *", extra: "build_timeout: 10m"))
             """)
         let scraped = Mutex<String?>(nil)
+        let statusText = Mutex<String>("")
         let (status, log) = try await h.runDaemon { send in
             try await Task.sleep(for: h.realDelay(until: DaemonTests.date("2027-03-01T03:45:00Z")))
-            scraped.withLock { _ = $0 }
             let text = await Self.scrape(port)
             scraped.withLock { $0 = text }
+            let shown = try await ControlTests.cli(h, ["status"])
+            statusText.withLock { $0 = shown.stdout }
             try send(.terminate)
         }
+        // `status` and its STATUS= line mark the stale schedule.
+        let shown = statusText.withLock { $0 }
+        #expect(shown.split(separator: "\n").first?.contains("STALE: bad") == true, "\(shown)")
+        #expect(shown.split(separator: "\n").first { $0.hasPrefix("bad ") }?.contains("STALE since 2027-03-01 02:25") == true, "\(shown)")
+        #expect(shown.split(separator: "\n").first { $0.hasPrefix("good ") }?.contains("STALE") == false, "\(shown)")
         #expect(status.isSuccess, "\(log)")
         let exposition = try #require(scraped.withLock { $0 }, "no scrape answered on port \(port):\n\(log)")
         let (ok, problems) = try await Self.promtool(exposition)
