@@ -40,6 +40,21 @@ struct TemplateSource: ParsableArguments {
         }
     }
 
+    /// One ARM call about template `name`, the transport shut down after it; an error ends the
+    /// command naming the template.
+    func fetch<T>(_ name: String, _ operation: (ImageTemplatesClient, ImageTemplateID) async throws -> T) async -> (DaemonConfig, ImageTemplateID, T) {
+        let (config, client, transport) = await connect()
+        let id = resolve(name, in: config)
+        do {
+            let value = try await operation(client, id)
+            try? await transport.shutdown()
+            return (config, id, value)
+        } catch {
+            try? await transport.shutdown()
+            Terminal.failure("\(id.subscriptionID)/\(id.resourceGroup)/\(name): \(error)")
+        }
+    }
+
     /// The subscriptions to look in.
     func subscriptions(_ config: DaemonConfig) -> [String] {
         if let subscription { return [subscription] }
@@ -119,14 +134,7 @@ struct TemplatesShow: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        let (config, client, transport) = await source.connect()
-        let id = source.resolve(name, in: config)
-        let template: ImageTemplate
-        do { template = try await client.get(id) } catch {
-            try? await transport.shutdown()
-            Terminal.failure("\(id.subscriptionID)/\(id.resourceGroup)/\(name): \(error)")
-        }
-        try? await transport.shutdown()
+        let (config, id, template) = await source.fetch(name) { client, id in try await client.get(id) }
         if source.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -168,14 +176,7 @@ struct TemplatesOutputs: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        let (config, client, transport) = await source.connect()
-        let id = source.resolve(name, in: config)
-        let outputs: [RunOutput]
-        do { outputs = try await client.listRunOutputs(id) } catch {
-            try? await transport.shutdown()
-            Terminal.failure("\(id.subscriptionID)/\(id.resourceGroup)/\(name): \(error)")
-        }
-        try? await transport.shutdown()
+        let (_, _, outputs) = await source.fetch(name) { client, id in try await client.listRunOutputs(id) }
         if source.json {
             print(JSONText.array(outputs.map { o in
                 JSONText.object([("name", JSONText.string(o.name)), ("artifact_id", JSONText.string(o.properties?.artifactId)),

@@ -20,11 +20,11 @@ import Testing
 
     /// Waits (on real time, with a deadline) until `condition` holds for the command's output.
     static func until(_ h: DaemonHarness, _ arguments: [String], seconds: Double = 20, _ condition: (Result) -> Bool) async throws -> Result {
-        let deadline = Date().addingTimeInterval(seconds)
         var last = try await cli(h, arguments)
-        while !condition(last), Date() < deadline {
-            try await Task.sleep(for: .milliseconds(100))
+        _ = try await eventually(within: seconds) {
+            if condition(last) { return true }
             last = try await cli(h, arguments)
+            return condition(last)
         }
         return last
     }
