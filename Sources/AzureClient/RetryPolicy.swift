@@ -33,7 +33,7 @@ public struct RetryPolicy: Sendable {
     }
 
     /// The server's requested wait: `retry-after-ms`, else `Retry-After` in seconds or as an HTTP date.
-    static func serverHint(_ response: HTTPResponseData, now: Date = Date()) -> Duration? {
+    public static func serverHint(_ response: HTTPResponseData, now: Date = Date()) -> Duration? {
         if let ms = response.header("retry-after-ms").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }), ms >= 0 {
             return .milliseconds(Int64(ms))
         }

@@ -113,7 +113,7 @@ struct TemplatesList: AsyncParsableCommand {
         rows.sort { ($0.resourceGroup.lowercased(), $0.name.lowercased()) < ($1.resourceGroup.lowercased(), $1.name.lowercased()) }
         try? await transport.shutdown()
         if source.json {
-            print(JSONText.array(rows.map(\.json)))
+            print(HistoryJSON.array(rows.map(\.json)))
             return
         }
         var table = [["NAME", "RESOURCE GROUP", "LOCATION", "PROVISIONING", "LAST RUN", "TIMEOUT", "SOURCE", "DISTRIBUTE", "SCHEDULED"]]
@@ -178,10 +178,10 @@ struct TemplatesOutputs: AsyncParsableCommand {
     func run() async throws {
         let (_, _, outputs) = await source.fetch(name) { client, id in try await client.listRunOutputs(id) }
         if source.json {
-            print(JSONText.array(outputs.map { o in
-                JSONText.object([("name", JSONText.string(o.name)), ("artifact_id", JSONText.string(o.properties?.artifactId)),
-                                 ("artifact_uri", JSONText.string(o.properties?.artifactUri)),
-                                 ("provisioning_state", JSONText.string(o.properties?.provisioningState?.rawValue))])
+            print(HistoryJSON.array(outputs.map { o in
+                HistoryJSON.object([("name", HistoryJSON.quoted(o.name)), ("artifact_id", HistoryJSON.quoted(o.properties?.artifactId)),
+                                 ("artifact_uri", HistoryJSON.quoted(o.properties?.artifactUri)),
+                                 ("provisioning_state", HistoryJSON.quoted(o.properties?.provisioningState?.rawValue))])
             }))
             return
         }
@@ -250,21 +250,21 @@ struct TemplateSummary {
     var distribute: String { distributors.map { "\($0.type):\($0.target)" }.joined(separator: ",").nonEmpty ?? "-" }
 
     var json: String {
-        JSONText.object([
-            ("name", JSONText.string(name)), ("id", JSONText.string(id)), ("subscription_id", JSONText.string(subscription)),
-            ("resource_group", JSONText.string(resourceGroup)), ("location", JSONText.string(location)),
-            ("provisioning_state", JSONText.string(provisioningState)), ("provisioning_error_code", JSONText.string(provisioningErrorCode)),
-            ("provisioning_error_message", JSONText.string(provisioningErrorMessage)),
-            ("last_run", runState == nil ? "null" : JSONText.object([
-                ("run_state", JSONText.string(runState)), ("run_substate", JSONText.string(runSubState)),
-                ("start_time", JSONText.string(runStart)), ("end_time", JSONText.string(runEnd)),
+        HistoryJSON.object([
+            ("name", HistoryJSON.quoted(name)), ("id", HistoryJSON.quoted(id)), ("subscription_id", HistoryJSON.quoted(subscription)),
+            ("resource_group", HistoryJSON.quoted(resourceGroup)), ("location", HistoryJSON.quoted(location)),
+            ("provisioning_state", HistoryJSON.quoted(provisioningState)), ("provisioning_error_code", HistoryJSON.quoted(provisioningErrorCode)),
+            ("provisioning_error_message", HistoryJSON.quoted(provisioningErrorMessage)),
+            ("last_run", runState == nil ? "null" : HistoryJSON.object([
+                ("run_state", HistoryJSON.quoted(runState)), ("run_substate", HistoryJSON.quoted(runSubState)),
+                ("start_time", HistoryJSON.quoted(runStart)), ("end_time", HistoryJSON.quoted(runEnd)),
             ])),
             ("build_timeout_minutes", "\(timeoutMinutes)"),
-            ("source", JSONText.object([("type", JSONText.string(sourceType)), ("image", JSONText.string(sourceImage))])),
-            ("distribute", JSONText.array(distributors.map {
-                JSONText.object([("type", JSONText.string($0.type)), ("target", JSONText.string($0.target)), ("run_output_name", JSONText.string($0.runOutputName))])
+            ("source", HistoryJSON.object([("type", HistoryJSON.quoted(sourceType)), ("image", HistoryJSON.quoted(sourceImage))])),
+            ("distribute", HistoryJSON.array(distributors.map {
+                HistoryJSON.object([("type", HistoryJSON.quoted($0.type)), ("target", HistoryJSON.quoted($0.target)), ("run_output_name", HistoryJSON.quoted($0.runOutputName))])
             })),
-            ("scheduled", JSONText.array(scheduled.map { JSONText.string($0) })),
+            ("scheduled", HistoryJSON.array(scheduled.map { HistoryJSON.quoted($0) })),
         ])
     }
 
@@ -297,13 +297,6 @@ struct TemplateSummary {
         case .unknown(let type, _): type
         }
     }
-}
-
-/// A small JSON writer for the command-line output.
-enum JSONText {
-    static func string(_ s: String?) -> String { HistoryJSON.quoted(s) }
-    static func object(_ fields: [(String, String)]) -> String { "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}" }
-    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",\n ") + "]" }
 }
 
 /// Tables as `systemctl list-timers` prints them.

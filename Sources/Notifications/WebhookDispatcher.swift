@@ -114,7 +114,7 @@ public actor WebhookDispatcher {
                     return
                 }
                 problem = "HTTP \(response.status)"
-                hint = Self.retryAfter(response.header("Retry-After"), now: now())
+                hint = RetryPolicy.serverHint(response, now: now()).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
                 // A receiver that refuses the request itself will refuse it again.
                 permanent = (400..<500).contains(response.status) && ![408, 425, 429].contains(response.status)
             } catch {
@@ -146,17 +146,6 @@ public actor WebhookDispatcher {
             // Not fatal here: the next start finds it owed and sends it again under the same key.
             logger.error("cannot journal the end of notification \(notification.key): \(error)")
         }
-    }
-
-    /// Seconds to wait from `Retry-After` (delta-seconds or an HTTP date), if it says anything usable.
-    static func retryAfter(_ value: String?, now: Date) -> Double? {
-        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        if let seconds = Double(value), seconds >= 0 { return seconds }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
     }
 
     /// A transport error as logs may show it: the URL's query and path tail never appear.

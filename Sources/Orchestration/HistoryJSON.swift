@@ -23,7 +23,17 @@ public enum HistoryJSON {
 
     /// Runs as the JSON array `history --json` prints.
     public static func array(_ runs: [RunRecord]) -> String {
-        "[" + runs.map(object).joined(separator: ",\n ") + "]"
+        array(runs.map(object))
+    }
+
+    /// Rendered JSON values as an array, one per line.
+    public static func array(_ items: [String]) -> String {
+        "[" + items.joined(separator: ",\n ") + "]"
+    }
+
+    /// Members (name, rendered JSON value) as an object, in the order given.
+    public static func object(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     /// One run as `history --json` shows it; also the `run` of a notification.
@@ -42,6 +52,6 @@ public enum HistoryJSON {
             ("cancel_reason", str(run.cancelReason?.rawValue)), ("accepted_at", time(run.acceptedAt)), ("finished_at", time(run.finishedAt)),
             ("trigger", str(run.key.manual ? "manual" : "schedule")), ("requested_by", str(run.trigger?.requestedBy)),
         ]
-        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        return object(fields)
     }
 }

@@ -611,15 +611,15 @@ public actor Orchestrator {
             run.message = reason
             run.finishedAt = now
             lastEnded[key.schedule] = run
-            let template = run.target?.template ?? config.schedules.first { $0.name == key.schedule }?.target.name ?? "-"
+            let template = run.target?.template ?? templateName(of: key.schedule)
             try await enqueue(.skipped, schedule: key.schedule, template: template, key: "\(key)/skipped", run: run,
                               text: "slot \(RFC3339.string(key.slot)) of \(key.schedule) (\(template)) was skipped: \(reason)", now: now)
         case .paused(let schedule, let until, let reason, let by):
-            let template = config.schedules.first { $0.name == schedule }?.target.name ?? "-"
+            let template = templateName(of: schedule)
             let text = "\(schedule) (\(template)) paused by \(by)" + (until.map { " until \(RFC3339.string($0))" } ?? "") + (reason.map { ": \($0)" } ?? "")
             try await enqueue(.paused, schedule: schedule, template: template, key: "\(schedule)/paused/\(now.journalMillis)", run: nil, text: text, now: now)
         case .resumed(let schedule, let by):
-            let template = config.schedules.first { $0.name == schedule }?.target.name ?? "-"
+            let template = templateName(of: schedule)
             try await enqueue(.resumed, schedule: schedule, template: template, key: "\(schedule)/resumed/\(now.journalMillis)", run: nil,
                               text: "\(schedule) (\(template)) resumed by \(by)", now: now)
         default:
@@ -627,15 +627,20 @@ public actor Orchestrator {
         }
     }
 
+    /// The template a configured schedule builds, for notification texts.
+    private func templateName(of schedule: String) -> String {
+        config.schedules.first { $0.name == schedule }?.target.name ?? "-"
+    }
+
     /// Journals a notification's intent for every sink that wants `event`, then hands it to the sender.
     private func enqueue(_ event: NotifyEvent, schedule: String, template: String, key: String, run: RunRecord?, text: String, now: Date) async throws {
         let sinks = config.notify.filter { $0.events.contains(event) }.map(\.id)
         guard !sinks.isEmpty else { return }
-        let body = "{" + [
+        let body = HistoryJSON.object([
             ("event", HistoryJSON.quoted(event.rawValue)), ("text", HistoryJSON.quoted("imagebuildd: " + text)),
             ("schedule", HistoryJSON.quoted(schedule)), ("template", HistoryJSON.quoted(template)),
-            ("run", run.map(HistoryJSON.object) ?? "null"), ("at", HistoryJSON.quoted(RFC3339.string(now))),
-        ].map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+            ("run", run.map { HistoryJSON.object($0) } ?? "null"), ("at", HistoryJSON.quoted(RFC3339.string(now))),
+        ])
         let pending = PendingNotification(key: key, event: event.rawValue, schedule: schedule, body: body, sinks: sinks, queuedAt: now)
         _ = try await journal.append(.notifyQueued(pending), at: now)
         notifyHandler(pending)
