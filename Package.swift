@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Every source module sees only what it imports, so a swift-corelibs-foundation API (which would
+// bring ICU's 34 MB of data into the binary) cannot creep in through another module's import.
+let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "imagebuildd",
     platforms: [.macOS(.v15)],
@@ -25,7 +29,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Already in the graph through async-http-client; named for HMAC-SHA256 of webhook bodies.
@@ -77,7 +80,6 @@ let package = Package(
             dependencies: [
                 "JobJournal", "Scheduler", "AzureClient", "RunLifecycle",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Webhook delivery: journaled intents sent at least once, signed, retried within a window.
@@ -93,7 +95,7 @@ let package = Package(
         .target(
             name: "Observability",
             dependencies: [
-                "JobJournal", "Orchestration",
+                "JobJournal", "Orchestration", "AzureClient",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -110,7 +112,6 @@ let package = Package(
                 "Notifications", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -156,3 +157,7 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+for target in package.targets where target.type == .regular || target.type == .executable {
+    target.swiftSettings = (target.swiftSettings ?? []) + strictImports
+}

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where and how the client talks to ARM.
 public struct AzureClientConfiguration: Sendable {
@@ -39,10 +39,19 @@ public struct AzureClientConfiguration: Sendable {
     /// Rejects plain http to anything but loopback, and api-versions outside the supported range.
     public func validate() throws(AzureError) {
         try Self.checkEndpoint(resourceManagerEndpoint, what: "resource manager endpoint")
-        guard apiVersion.range(of: #"^\d{4}-\d{2}-\d{2}(-preview)?$"#, options: .regularExpression) != nil,
+        guard Self.isAPIVersionSpelling(apiVersion),
               apiVersion.prefix(10) >= Self.oldestAPIVersion.prefix(10), apiVersion.prefix(10) <= Self.newestAPIVersion.prefix(10) else {
             throw .configuration("api-version \"\(apiVersion)\" is not one of \(Self.oldestAPIVersion) ... \(Self.newestAPIVersion) (YYYY-MM-DD[-preview])")
         }
+    }
+
+    /// `YYYY-MM-DD` or `YYYY-MM-DD-preview`.
+    static func isAPIVersionSpelling(_ text: String) -> Bool {
+        let date = Array(text.utf8.prefix(10))
+        let digitsAndDashes = date.count == 10 && date.enumerated().allSatisfy { index, byte in
+            index == 4 || index == 7 ? byte == UInt8(ascii: "-") : byte.isASCIIDigit
+        }
+        return digitsAndDashes && (text.utf8.count == 10 || text.dropFirst(10) == "-preview")
     }
 
     /// https anywhere; http only to a loopback address, where nothing crosses a network.
@@ -59,7 +68,7 @@ public struct AzureClientConfiguration: Sendable {
     }
 
     static func isLoopback(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// ARM's error envelope: `{"error": {"code", "message", "target", "details": [...]}}`.
 public struct ARMErrorDetail: Codable, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One HTTP request as the client builds it.
 public struct HTTPRequestData: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 import Logging
 
@@ -321,9 +321,7 @@ public final class ImageTemplatesClient: Sendable {
     }
 
     private func escape(_ segment: String) -> String {
-        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
-        allowed.insert(charactersIn: "-._~()")
-        return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
+        segment.percentEncoded(keeping: "-._~()")
     }
 
     private func url(_ path: String) -> URL {

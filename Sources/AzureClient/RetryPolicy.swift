@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// When and how long to retry ARM requests: exponential backoff with full jitter, overridden by
 /// the server's `Retry-After` / `retry-after-ms`, within a bounded budget.
@@ -34,10 +34,10 @@ public struct RetryPolicy: Sendable {
 
     /// The server's requested wait: `retry-after-ms`, else `Retry-After` in seconds or as an HTTP date.
     public static func serverHint(_ response: HTTPResponseData, now: Date = Date()) -> Duration? {
-        if let ms = response.header("retry-after-ms").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }), ms >= 0 {
+        if let ms = response.header("retry-after-ms").flatMap({ Double($0.trimmedASCIIWhitespace) }), ms >= 0 {
             return .milliseconds(Int64(ms))
         }
-        guard let value = response.header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let value = response.header("Retry-After")?.trimmedASCIIWhitespace else { return nil }
         if let seconds = Double(value), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
         if let date = httpDate(value) { return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000)) }
         return nil
@@ -45,11 +45,15 @@ public struct RetryPolicy: Sendable {
 
     /// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
     static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
+        // Rewritten as RFC 3339 and read by the ISO 8601 parser: the one date parser FoundationEssentials has.
+        let parts = text.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let weekdays = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"]
+        guard parts.count == 6, weekdays.contains(String(parts[0])), parts[5] == "GMT",
+              parts[1].utf8.count == 2, parts[2].utf8.count == 3, parts[3].utf8.count == 4, parts[4].utf8.count == 8,
+              let month = months.firstIndex(of: String(parts[2])) else { return nil }
+        let monthText = month < 9 ? "0\(month + 1)" : "\(month + 1)"
+        return try? Date.ISO8601FormatStyle().parse("\(parts[3])-\(monthText)-\(parts[1])T\(parts[4])Z")
     }
 }
 

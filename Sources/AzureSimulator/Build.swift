@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One simulated build: a state machine whose state is a pure function of elapsed time.
 struct Build: Sendable {

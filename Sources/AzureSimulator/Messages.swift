@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A parsed HTTP request as the simulator sees it.
 struct SimRequest: Sendable {
@@ -18,10 +18,23 @@ struct SimRequest: Sendable {
         self.headers = headers
         self.body = body
         let components = URLComponents(string: uri)
-        path = components?.percentEncodedPath.removingPercentEncoding ?? uri
+        path = components.flatMap { Self.percentDecoded($0.percentEncodedPath) } ?? uri
         var query: [String: String] = [:]
         for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
         self.query = query
+    }
+
+    /// `%XX` escapes decoded; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var input = Array(text.utf8)[...]
+        while let byte = input.popFirst() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard input.count >= 2, let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(value)
+            input = input.dropFirst(2)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// The form fields of an `application/x-www-form-urlencoded` body.
@@ -29,7 +42,7 @@ struct SimRequest: Sendable {
         var fields: [String: String] = [:]
         for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+                Self.percentDecoded(String($0.map { $0 == "+" ? " " : $0 })) ?? String($0)
             }
             fields[parts[0]] = parts.count > 1 ? parts[1] : ""
         }
@@ -47,14 +60,13 @@ struct SimResponse: Sendable {
     /// Wait this long before answering.
     var latency: Double = 0
 
-    static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> SimResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: Array(data))
+    static func json(_ status: Int, _ document: JSON, headers: [(String, String)] = []) -> SimResponse {
+        SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: document.bytes)
     }
 
     /// ARM's error envelope.
     static func armError(_ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []) -> SimResponse {
-        json(status, ["error": ["code": code, "message": message]], headers: headers)
+        json(status, ["error": ["code": .string(code), "message": .string(message)]], headers: headers)
     }
 
     static func empty(_ status: Int, headers: [(String, String)] = []) -> SimResponse {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How one simulated template's builds go.
 public struct TemplateBehavior: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The simulator's world: templates, builds, tokens, operations, injected faults and the request log.
@@ -9,7 +9,7 @@ final class SimulatedARM: Sendable {
         var resourceGroup: String
         var name: String
         /// The resource as last PUT/PATCHed, without server-computed members.
-        var definition: Data
+        var definition: JSON
         var behavior: TemplateBehavior
         var build: Build?
         /// The build before `build`, still shown while ARM lags behind a new Run.
@@ -59,25 +59,25 @@ final class SimulatedARM: Sendable {
     // MARK: Test and operator controls
 
     func add(_ seed: SeedTemplate) {
-        var distribute: [[String: Any]] = []
+        var distribute: [JSON] = []
         for name in seed.runOutputNames {
-            distribute.append(["type": "ManagedImage", "runOutputName": name, "location": seed.location,
-                               "imageId": "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(seed.resourceGroup)/providers/Microsoft.Compute/images/\(seed.name)-\(name)"])
+            distribute.append(["type": "ManagedImage", "runOutputName": .string(name), "location": .string(seed.location),
+                               "imageId": .string("/subscriptions/\(seed.subscriptionId)/resourceGroups/\(seed.resourceGroup)/providers/Microsoft.Compute/images/\(seed.name)-\(name)")])
         }
-        var properties: [String: Any] = [
+        var properties: JSON = [
             "source": ["type": "PlatformImage", "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts", "version": "latest"],
             "customize": [["type": "Shell", "name": "patch", "inline": ["sudo apt-get update", "sudo apt-get -y upgrade"]]],
-            "distribute": distribute,
+            "distribute": .array(distribute),
             "vmProfile": ["vmSize": "Standard_D2s_v3"],
         ]
-        if let minutes = seed.buildTimeoutInMinutes { properties["buildTimeoutInMinutes"] = minutes }
+        if let minutes = seed.buildTimeoutInMinutes { properties["buildTimeoutInMinutes"] = .int(minutes) }
         if let staging = seed.stagingResourceGroup {
-            properties["stagingResourceGroup"] = "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(staging)"
+            properties["stagingResourceGroup"] = .string("/subscriptions/\(seed.subscriptionId)/resourceGroups/\(staging)")
         }
         let identity = "/subscriptions/\(seed.subscriptionId)/resourceGroups/\(seed.resourceGroup)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/image-builder"
-        let resource: [String: Any] = ["location": seed.location, "properties": properties, "tags": seed.tags ?? ["purpose": "golden-image"],
-                                       "identity": ["type": "UserAssigned", "userAssignedIdentities": [identity: [String: Any]()]]]
-        let data = (try? JSONSerialization.data(withJSONObject: resource)) ?? Data()
+        let tags = (seed.tags ?? ["purpose": "golden-image"]).mapValues(JSON.string)
+        let data: JSON = ["location": .string(seed.location), "properties": properties, "tags": .object(tags),
+                          "identity": ["type": "UserAssigned", "userAssignedIdentities": .object([identity: [:]])]]
         state.withLock {
             $0.templates[Self.key(seed.subscriptionId, seed.resourceGroup, seed.name)] =
                 Template(subscription: seed.subscriptionId, resourceGroup: seed.resourceGroup, name: seed.name,
@@ -266,17 +266,17 @@ final class SimulatedARM: Sendable {
         case .get:
             return .json(200, render(template, now: now, lowerStates: lowerStates))
         case .update:
-            guard let patch = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
+            guard let patch = JSON.parse(request.body)?.object else {
                 return .armError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
             }
-            var resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
+            var resource = template.definition
             for (k, v) in patch where k != "properties" { resource[k] = v }
-            if let props = patch["properties"] as? [String: Any] {
-                var current = resource["properties"] as? [String: Any] ?? [:]
+            if let props = patch["properties"]?.object {
+                var current = resource["properties"] ?? [:]
                 for (k, v) in props { current[k] = v }
                 resource["properties"] = current
             }
-            template.definition = (try? JSONSerialization.data(withJSONObject: resource)) ?? template.definition
+            template.definition = resource
             state.templates[key] = template
             return .json(200, render(template, now: now, lowerStates: lowerStates))
         case .delete:
@@ -314,9 +314,9 @@ final class SimulatedARM: Sendable {
             return .empty(202, headers: [("Azure-AsyncOperation", operationURL(base, s[1], id, apiVersion)), ("Retry-After", "1")])
         case .listRunOutputs:
             let outputs = runOutputs(template, now: now)
-            return .json(200, ["value": outputs])
+            return .json(200, ["value": .array(outputs)])
         case .getRunOutput:
-            guard let output = runOutputs(template, now: now).first(where: { ($0["name"] as? String)?.lowercased() == s[9].lowercased() }) else {
+            guard let output = runOutputs(template, now: now).first(where: { $0["name"]?.string?.lowercased() == s[9].lowercased() }) else {
                 return .armError(404, "ResourceNotFound", "Run output '\(s[9])' of image template '\(template.name)' was not found.")
             }
             return .json(200, output)
@@ -327,17 +327,17 @@ final class SimulatedARM: Sendable {
 
     private func createOrUpdate(_ state: inout State, _ request: SimRequest, key: String, segments s: [String], base: String,
                                 now: Date, lowerStates: Bool) -> SimResponse {
-        guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
-              body["location"] is String, let properties = body["properties"] as? [String: Any] else {
+        guard let body = JSON.parse(request.body), body.object != nil,
+              body["location"]?.string != nil, let properties = body["properties"], properties.object != nil else {
             return .armError(400, "InvalidRequestContent", "The request content must be an image template with 'location' and 'properties'.")
         }
-        guard s[7].range(of: #"^[A-Za-z0-9\-_.]{1,64}$"#, options: .regularExpression) != nil else {
+        guard (1...64).contains(s[7].utf8.count), s[7].unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }) else {
             return .armError(400, "InvalidTemplateName", "The image template name '\(s[7])' is invalid.")
         }
         if let existing = state.templates[key], let build = existing.build, build.status(at: now).isRunning {
             return .armError(409, "OperationNotAllowed", "Cannot update image template '\(existing.name)' while a build is running.")
         }
-        guard properties["source"] is [String: Any], properties["distribute"] is [Any] else {
+        guard properties["source"]?.object != nil, properties["distribute"]?.array != nil else {
             return .armError(400, "InvalidParameter", "Image template properties must include 'source' and 'distribute'.")
         }
         let created = state.templates[key] == nil
@@ -345,11 +345,11 @@ final class SimulatedARM: Sendable {
         resource["id"] = nil
         resource["name"] = nil
         resource["type"] = nil
-        var stored = resource["properties"] as? [String: Any] ?? [:]
+        var stored = resource["properties"] ?? [:]
         for computed in ["provisioningState", "provisioningError", "lastRunStatus", "exactStagingResourceGroup"] { stored[computed] = nil }
         resource["properties"] = stored
         let template = Template(subscription: s[1], resourceGroup: s[3], name: s[7],
-                                definition: (try? JSONSerialization.data(withJSONObject: resource)) ?? Data(),
+                                definition: resource,
                                 behavior: state.templates[key]?.behavior ?? TemplateBehavior(), build: state.templates[key]?.build,
                                 previousBuild: state.templates[key]?.previousBuild,
                                 provisionedAt: now.addingTimeInterval(0.3))
@@ -365,12 +365,12 @@ final class SimulatedARM: Sendable {
         let offset = Int(request.query["$skipToken"] ?? "0") ?? 0
         let size = max(1, state.scenario.pageSize)
         let slice = sorted.dropFirst(offset).prefix(size)
-        var body: [String: Any] = ["value": slice.map { render($0, now: now, lowerStates: lowerStates) }]
+        var body: JSON = ["value": .array(slice.map { render($0, now: now, lowerStates: lowerStates) })]
         if offset + size < sorted.count {
             var components = URLComponents(string: base + request.path)!
             components.queryItems = [URLQueryItem(name: "api-version", value: request.query["api-version"]),
                                      URLQueryItem(name: "$skipToken", value: String(offset + size))]
-            body["nextLink"] = components.url!.absoluteString
+            body["nextLink"] = .string(components.url!.absoluteString)
         }
         return .json(200, body)
     }
@@ -380,7 +380,7 @@ final class SimulatedARM: Sendable {
             return .armError(404, "OperationNotFound", "Operation '\(id)' was not found.")
         }
         var status = "InProgress"
-        var error: [String: Any]?
+        var error: JSON?
         switch operation {
         case .provision(let readyAt): if now >= readyAt { status = "Succeeded" }
         case .delete(let readyAt): return .empty(now >= readyAt ? 204 : 202, headers: now >= readyAt ? [] : [("Retry-After", "1")])
@@ -390,7 +390,7 @@ final class SimulatedARM: Sendable {
             case "Succeeded", "PartiallySucceeded": status = "Succeeded"
             case "Failed":
                 status = "Failed"
-                error = ["code": "BuildFailed", "message": build.status(at: now).message]
+                error = ["code": "BuildFailed", "message": .string(build.status(at: now).message)]
             case "Canceled": status = "Canceled"
             default: break
             }
@@ -398,7 +398,7 @@ final class SimulatedARM: Sendable {
             guard let build = state.templates[key]?.build, build.operationID == buildID else { status = "Succeeded"; break }
             if !build.status(at: now).isRunning { status = "Succeeded" }
         }
-        var body: [String: Any] = ["name": id, "status": status]
+        var body: JSON = ["name": .string(id), "status": .string(status)]
         if let error { body["error"] = error }
         return .json(200, body, headers: status == "InProgress" ? [("Retry-After", "1")] : [])
     }
@@ -408,49 +408,50 @@ final class SimulatedARM: Sendable {
     }
 
     /// The resource as ARM shows it: stored definition plus id, name, type and computed status.
-    private func render(_ template: Template, now: Date, lowerStates: Bool) -> [String: Any] {
-        var resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
-        resource["id"] = "/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)"
-        resource["name"] = template.name
-        resource["type"] = "\(provider)/imageTemplates"
-        var properties = resource["properties"] as? [String: Any] ?? [:]
+    private func render(_ template: Template, now: Date, lowerStates: Bool) -> JSON {
+        var resource = template.definition
+        resource["id"] = .string("/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)")
+        resource["name"] = .string(template.name)
+        resource["type"] = .string("\(provider)/imageTemplates")
+        var properties = resource["properties"] ?? [:]
         properties["provisioningState"] = now >= template.provisionedAt ? "Succeeded" : "Creating"
         if let failure = template.provisioningError {
             properties["provisioningState"] = "Failed"
-            properties["provisioningError"] = ["provisioningErrorCode": failure.code, "message": failure.message]
+            properties["provisioningError"] = ["provisioningErrorCode": .string(failure.code), "message": .string(failure.message)]
         }
         // ARM names the staging group it made, or echoes the one given.
-        properties["exactStagingResourceGroup"] = (properties["stagingResourceGroup"] as? String)
-            ?? "/subscriptions/\(template.subscription)/resourceGroups/IT_\(template.resourceGroup)_\(template.name)_\(Self.stableSuffix(template.name))"
+        properties["exactStagingResourceGroup"] = properties["stagingResourceGroup"]
+            ?? .string("/subscriptions/\(template.subscription)/resourceGroups/IT_\(template.resourceGroup)_\(template.name)_\(Self.stableSuffix(template.name))")
         if let build = template.visibleBuild(at: now) {
             let status = build.status(at: now)
             let cased: (String) -> String = { lowerStates ? $0.prefix(1).lowercased() + $0.dropFirst() : $0 }
-            var last: [String: Any] = ["startTime": Self.timestamp(build.startedAt), "runState": cased(status.runState), "message": status.message]
-            if let sub = status.runSubState { last["runSubState"] = cased(sub) }
-            if let end = status.endTime { last["endTime"] = Self.timestamp(end) }
+            var last: JSON = ["startTime": .string(Self.timestamp(build.startedAt)), "runState": .string(cased(status.runState)),
+                              "message": .string(status.message)]
+            if let sub = status.runSubState { last["runSubState"] = .string(cased(sub)) }
+            if let end = status.endTime { last["endTime"] = .string(Self.timestamp(end)) }
             properties["lastRunStatus"] = last
         }
         resource["properties"] = properties
         return resource
     }
 
-    private func runOutputs(_ template: Template, now: Date) -> [[String: Any]] {
+    private func runOutputs(_ template: Template, now: Date) -> [JSON] {
         guard let build = template.visibleBuild(at: now), ["Succeeded", "PartiallySucceeded"].contains(build.status(at: now).runState) else { return [] }
-        let resource = (try? JSONSerialization.jsonObject(with: template.definition) as? [String: Any]) ?? [:]
-        let distribute = (resource["properties"] as? [String: Any])?["distribute"] as? [[String: Any]] ?? []
+        let distribute = template.definition["properties"]?["distribute"]?.array ?? []
         let base = "/subscriptions/\(template.subscription)/resourceGroups/\(template.resourceGroup)/providers/\(provider)/imageTemplates/\(template.name)"
         return distribute.compactMap { distributor in
-            guard let name = distributor["runOutputName"] as? String else { return nil }
-            var properties: [String: Any] = ["provisioningState": "Succeeded"]
-            switch (distributor["type"] as? String ?? "").lowercased() {
+            guard let name = distributor["runOutputName"]?.string else { return nil }
+            var properties: JSON = ["provisioningState": "Succeeded"]
+            switch (distributor["type"]?.string ?? "").lowercased() {
             case "vhd":
-                properties["artifactUri"] = "https://imagebuilderstore.blob.core.windows.net/vhds/\(template.name)-\(build.operationID.prefix(8)).vhd"
+                properties["artifactUri"] = .string("https://imagebuilderstore.blob.core.windows.net/vhds/\(template.name)-\(build.operationID.prefix(8)).vhd")
             case "sharedimage":
-                properties["artifactId"] = "\(distributor["galleryImageId"] as? String ?? "")/versions/1.0.\(Int(build.startedAt.timeIntervalSince1970) % 100000)"
+                properties["artifactId"] = .string("\(distributor["galleryImageId"]?.string ?? "")/versions/1.0.\(Int(build.startedAt.timeIntervalSince1970) % 100000)")
             default:
-                properties["artifactId"] = distributor["imageId"] as? String ?? ""
+                properties["artifactId"] = .string(distributor["imageId"]?.string ?? "")
             }
-            return ["id": "\(base)/runOutputs/\(name)", "name": name, "type": "\(provider)/imageTemplates/runOutputs", "properties": properties]
+            return ["id": .string("\(base)/runOutputs/\(name)"), "name": .string(name), "type": .string("\(provider)/imageTemplates/runOutputs"),
+                    "properties": properties]
         }
     }
 
@@ -472,7 +473,8 @@ final class SimulatedARM: Sendable {
             byOperation[operation.rawValue, default: [:]][entry.status.map(String.init) ?? "dropped", default: 0] += 1
         }
         let arm = state.log.filter { $0.operation?.isARM == true && $0.operation != .simulatorStatistics }
-        return .json(200, ["arm_requests": arm.count, "throttled": arm.filter { $0.status == 429 }.count, "by_operation": byOperation])
+        return .json(200, ["arm_requests": .int(arm.count), "throttled": .int(arm.filter { $0.status == 429 }.count),
+                           "by_operation": .object(byOperation.mapValues { .object($0.mapValues(JSON.int)) })])
     }
 
     // MARK: Identity
@@ -494,7 +496,7 @@ final class SimulatedARM: Sendable {
     }
 
     private func issue(_ state: inout State, now: Date) -> (String, Double) {
-        let token = "sim." + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let token = "sim." + String(UUID().uuidString.lowercased().filter { $0 != "-" })
         let lifetime = state.scenario.tokenLifetimeSeconds
         state.tokens[token] = now.addingTimeInterval(lifetime)
         state.tokensIssued += 1
@@ -506,7 +508,8 @@ final class SimulatedARM: Sendable {
         let form = request.form
         let tenant = request.path.split(separator: "/").first.map(String.init) ?? ""
         func oauthError(_ status: Int, _ error: String, _ description: String) -> SimResponse {
-            .json(status, ["error": error, "error_description": description, "error_codes": [Int(description.dropFirst(5).prefix(while: \.isNumber)) ?? 0]])
+            .json(status, ["error": .string(error), "error_description": .string(description),
+                           "error_codes": [.int(Int(description.dropFirst(5).prefix(while: \.isNumber)) ?? 0)]])
         }
         guard tenant.lowercased() == principal.tenantId.lowercased() else {
             return oauthError(400, "invalid_request", "AADSTS90002: Tenant '\(tenant)' not found.")
@@ -533,7 +536,7 @@ final class SimulatedARM: Sendable {
             return oauthError(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
         }
         let (token, lifetime) = issue(&state, now: now)
-        return .json(200, ["token_type": "Bearer", "expires_in": Int(lifetime), "ext_expires_in": Int(lifetime), "access_token": token])
+        return .json(200, ["token_type": "Bearer", "expires_in": .int(Int(lifetime)), "ext_expires_in": .int(Int(lifetime)), "access_token": .string(token)])
     }
 
     private func managedIdentityToken(_ state: inout State, _ request: SimRequest, now: Date) -> SimResponse {
@@ -549,9 +552,9 @@ final class SimulatedARM: Sendable {
         }
         let (token, lifetime) = issue(&state, now: now)
         let expiresOn = Int(now.timeIntervalSince1970 + lifetime)
-        return .json(200, ["access_token": token, "client_id": state.scenario.principal.clientId, "expires_in": String(Int(lifetime)),
-                           "expires_on": String(expiresOn), "ext_expires_in": String(Int(lifetime)),
-                           "not_before": String(Int(now.timeIntervalSince1970)), "resource": resource, "token_type": "Bearer"])
+        return .json(200, ["access_token": .string(token), "client_id": .string(state.scenario.principal.clientId), "expires_in": "\(Int(lifetime))",
+                           "expires_on": "\(expiresOn)", "ext_expires_in": "\(Int(lifetime))",
+                           "not_before": "\(Int(now.timeIntervalSince1970))", "resource": .string(resource), "token_type": "Bearer"])
     }
 
     private func openIDConfiguration(_ request: SimRequest, base: String) -> SimResponse {

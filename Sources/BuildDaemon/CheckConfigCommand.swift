@@ -1,7 +1,8 @@
 import ArgumentParser
 import AzureClient
-import Foundation
+import FoundationEssentials
 import Orchestration
+import Scheduler
 
 /// `imagebuildd check-config`: everything that can be checked without Azure.
 struct CheckConfig: AsyncParsableCommand {

@@ -2,7 +2,8 @@ import ArgumentParser
 import AzureClient
 import AzureSimulator
 import ControlProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 import Orchestration
 import JobJournal
 import Logging
@@ -20,7 +21,7 @@ struct Demo: AsyncParsableCommand {
     var minutes: Double = 60
 
     func run() async throws {
-        let start = Calendar(identifier: .gregorian).date(from: DateComponents(timeZone: TimeZone(identifier: "UTC"), year: 2027, month: 1, day: 4, hour: 1, minute: 50))!
+        let start = Date(timeIntervalSince1970: 1_799_027_400)  // 2027-01-04T01:50:00Z
         let clock = ScaledClock(origin: start, realOrigin: Date(), scale: speed * 60)
         let subscription = "00000000-0000-0000-0000-000000000000"
         func phases(_ minutes: Double) -> [Double] { Array(repeating: minutes * 60, count: 4) }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Orchestration
 import JobJournal
 
@@ -117,33 +118,33 @@ enum RecordText {
 /// Messages on stderr and exit codes for the command-line tools.
 enum Terminal {
     static func warn(_ message: String) {
-        FileHandle.standardError.write(Data("imagebuildd: warning: \(message)\n".utf8))
+        StandardStreams.error("imagebuildd: warning: \(message)\n")
     }
 
     /// Bad input on the command line: the message and exit status 2.
     static func usage(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("imagebuildd: error: \(message)\n".utf8))
+        StandardStreams.error("imagebuildd: error: \(message)\n")
         exit(2)
     }
 
     /// A failure that is not the user's input: the message and exit status 1.
     static func failure(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("imagebuildd: error: \(message)\n".utf8))
+        StandardStreams.error("imagebuildd: error: \(message)\n")
         exit(1)
     }
 
     /// The daemon is not running: the message and exit status 3, as `systemctl status` for an inactive unit.
     static func notRunning(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("imagebuildd: \(message)\n".utf8))
+        StandardStreams.error("imagebuildd: \(message)\n")
         exit(3)
     }
 
     static func fail(_ error: any Error, directory: String) -> Never {
         var message = "imagebuildd: error: \(error)"
         if let journalError = error as? JournalError, journalError.isDamage {
-            message += "\nThe journal refuses to guess. `imagebuildd journal repair` moves the damaged segment aside (state directory: \((directory as NSString).deletingLastPathComponent))."
+            message += "\nThe journal refuses to guess. `imagebuildd journal repair` moves the damaged segment aside (state directory: \(URL(fileURLWithPath: directory).deletingLastPathComponent().path))."
         }
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        StandardStreams.error((message + "\n"))
         exit(1)
     }
 }

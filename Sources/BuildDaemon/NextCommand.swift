@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Orchestration
 import Scheduler
 
@@ -46,10 +46,9 @@ struct Next: ParsableCommand {
         }
         let times = fireTimes(schedule, expression: cron)
         if json {
-            let zone = TimeZone(identifier: schedule.timeZone.identifier)!
             let objects = times.map { t in
                 let offset = schedule.timeZone.offset(at: Int(t.timeIntervalSince1970))
-                return "  {\"utc\": \"\(RFC3339.string(t))\", \"local\": \"\(RFC3339.local(t, offsetSeconds: offset))\", \"time_zone\": \"\(zone.identifier)\", \"utc_offset_seconds\": \(offset)}"
+                return "  {\"utc\": \"\(RFC3339.string(t))\", \"local\": \"\(RFC3339.local(t, offsetSeconds: offset))\", \"time_zone\": \"\(schedule.timeZone.identifier)\", \"utc_offset_seconds\": \(offset)}"
             }
             print("[\n" + objects.joined(separator: ",\n") + "\n]")
         } else {

@@ -1,10 +1,11 @@
 import ArgumentParser
 import AzureClient
-import Foundation
-import Orchestration
+import FoundationEssentials
 import JobJournal
 import Logging
+import Orchestration
 import ServiceLifecycle
+import UnixSignals
 
 /// `imagebuildd run`: the daemon.
 struct Run: AsyncParsableCommand {

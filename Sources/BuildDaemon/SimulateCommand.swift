@@ -1,6 +1,6 @@
 import ArgumentParser
 import AzureSimulator
-import Foundation
+import FoundationEssentials
 import Orchestration
 
 /// `imagebuildd simulate`: the in-tree ARM simulator as a standalone server for users' own tooling.
@@ -59,7 +59,7 @@ struct Simulate: AsyncParsableCommand {
 
             """
         // Written unbuffered: scripts wait for this line before they start their clients.
-        FileHandle.standardOutput.write(Data(banner.utf8))
+        StandardStreams.output(banner)
         try await simulator.waitUntilClosed()
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import AzureClient
-import Foundation
+import FoundationEssentials
 import Logging
 import Orchestration
 
@@ -163,7 +163,7 @@ struct TemplatesShow: AsyncParsableCommand {
             ("Scheduled by", summary.scheduled.isEmpty ? "-" : summary.scheduled.joined(separator: ", ")),
         ]
         let width = lines.map(\.0.count).max() ?? 0
-        for (key, value) in lines { print((key + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
+        for (key, value) in lines { print(Columns.padded(key + ":", to: width + 2) + value) }
     }
 }
 
@@ -244,7 +244,7 @@ struct TemplateSummary {
     var provisioning: String { provisioningState + (provisioningErrorCode.map { " (\($0))" } ?? "") }
     var lastRun: String {
         guard let runState else { return "-" }
-        return runState + (runSubState.map { "/\($0)" } ?? "") + (runEnd.map { " " + String($0.prefix(16)).replacingOccurrences(of: "T", with: " ") } ?? "")
+        return runState + (runSubState.map { "/\($0)" } ?? "") + (runEnd.map { " " + String($0.prefix(16)).replacing("T", with: " ") } ?? "")
     }
     var source: String { sourceType + (sourceImage.isEmpty ? "" : " " + sourceImage) }
     var distribute: String { distributors.map { "\($0.type):\($0.target)" }.joined(separator: ",").nonEmpty ?? "-" }
@@ -305,9 +305,14 @@ enum Columns {
     static func render(_ rows: [[String]]) -> String {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            row.enumerated().map { $0.offset == row.count - 1 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            row.enumerated().map { $0.offset == row.count - 1 ? $0.element : padded($0.element, to: widths[$0.offset]) }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
+    }
+
+    /// `text` followed by spaces up to `width` characters.
+    static func padded(_ text: String, to width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns one Varlink request into its reply: decodes it, checks the peer may call the method, calls
 /// the service and encodes the answer. Anything malformed gets a Varlink error, never a trap.

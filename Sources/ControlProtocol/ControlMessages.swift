@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The `io.imagebuildd.Control` Varlink interface: its description (what `GetInterfaceDescription`
 /// returns) and the Swift shapes of its parameters, replies and errors. Keys are snake_case on the wire.

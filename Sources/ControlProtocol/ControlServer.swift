@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -29,7 +29,7 @@ public struct ControlServer: Sendable {
     /// is checked per call) and serves until cancelled, then removes the socket file.
     public func run() async throws {
         // Outside systemd there is no RuntimeDirectory= to make the folder.
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)

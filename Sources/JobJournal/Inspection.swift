@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One intact record as it lies on disk.
 public struct JournalEntry: Sendable {
@@ -68,7 +69,7 @@ public enum JournalRepair {
                 try SegmentFiles.syncData(fd, temporary)
                 try SegmentFiles.rename(segment, aside)
                 try SegmentFiles.rename(temporary, segment)
-                try SegmentFiles.syncDirectory((segment as NSString).deletingLastPathComponent)
+                try SegmentFiles.syncDirectory(URL(fileURLWithPath: segment).deletingLastPathComponent().path)
                 actions.append(RepairAction(error: error, movedTo: aside, segment: segment,
                                             keptBytes: offset, droppedBytes: bytes.count - offset))
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The identity of one slot: (schedule name, scheduled UTC instant, manual). It is the idempotency key.
 public struct SlotKey: Hashable, Sendable, Comparable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything the journal knows about one slot's run, folded from its records.
 public struct RunRecord: Hashable, Sendable {

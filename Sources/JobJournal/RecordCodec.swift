@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A payload whose JSON is valid but does not describe a record this version understands.
 public struct RecordDecodingError: Error, CustomStringConvertible {

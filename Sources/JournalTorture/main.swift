@@ -1,4 +1,4 @@
-import Foundation
+import Foundation  // a test child, not shipped: the full Foundation costs nothing that matters here
 import JobJournal
 
 // Crash-test child: `journal-torture append|compact DIR`. Prints "ack <seq> <schedule> <slot>

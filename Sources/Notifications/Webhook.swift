@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// One webhook as the dispatcher sends to it: where, how it signs, and for how long it retries.
 public struct Webhook: Sendable {

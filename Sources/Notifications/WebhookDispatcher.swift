@@ -1,5 +1,5 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 import JobJournal
 import Logging
 
@@ -122,7 +122,7 @@ public actor WebhookDispatcher {
                 problem = Self.redact("\(error)", webhook.url)
             }
             statistics.attemptsFailed += 1
-            let ceiling = min(Self.backoffCap, Self.backoffBase * pow(2, Double(min(attempt - 1, 20))))
+            let ceiling = min(Self.backoffCap, Self.backoffBase * Double(1 << min(attempt - 1, 20)))
             let delay = max(hint ?? jitter(ceiling), 0.5)
             let retryAt = now().addingTimeInterval(delay)
             if permanent || retryAt > giveUpAt {
@@ -150,9 +150,9 @@ public actor WebhookDispatcher {
 
     /// A transport error as logs may show it: the URL's query and path tail never appear.
     static func redact(_ text: String, _ url: URL) -> String {
-        var text = text.replacingOccurrences(of: url.absoluteString, with: "<webhook>")
-        if let query = url.query, !query.isEmpty { text = text.replacingOccurrences(of: query, with: "…") }
-        if url.path.count > 1 { text = text.replacingOccurrences(of: url.path, with: "/…") }
+        var text = text.replacing(url.absoluteString, with: "<webhook>")
+        if let query = url.query, !query.isEmpty { text = text.replacing(query, with: "…") }
+        if url.path.count > 1 { text = text.replacing(url.path, with: "/…") }
         return text
     }
 

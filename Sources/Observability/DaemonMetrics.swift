@@ -1,4 +1,5 @@
-import Foundation
+import AzureClient
+import FoundationEssentials
 import JobJournal
 import Orchestration
 import Prometheus

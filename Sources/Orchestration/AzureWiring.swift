@@ -1,5 +1,5 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Builds the ARM client the config describes.

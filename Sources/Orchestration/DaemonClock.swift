@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The daemon's only source of time, so tests and the demo can compress days into seconds.
 public protocol DaemonClock: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobJournal
 
 /// The `history --json` contract of ARCHITECTURE.md: add keys, never change them.
@@ -14,7 +14,7 @@ public enum HistoryJSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20: out += (scalar.value < 0x10 ? "\\u000" : "\\u00") + String(scalar.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -1,5 +1,5 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 import JobJournal
 import Logging
 import RunLifecycle

@@ -1,11 +1,11 @@
-import Foundation
+import FoundationEssentials
 
 /// RFC 3339 instants as the CLI prints and reads them.
 public enum RFC3339 {
     /// UTC with a `Z`, with milliseconds only when there are some.
     public static func string(_ date: Date) -> String {
         let millis = Int((date.timeIntervalSince1970 * 1000).rounded()) % 1000
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: millis != 0, timeZone: TimeZone(identifier: "UTC")!)
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: millis != 0, timeZone: .gmt)
         return date.formatted(style)
     }
 
@@ -14,8 +14,11 @@ public enum RFC3339 {
         let shifted = string(date.addingTimeInterval(Double(offsetSeconds)))
         let sign = offsetSeconds < 0 ? "-" : "+"
         let a = abs(offsetSeconds)
-        let suffix = String(format: "%@%02d:%02d", sign, a / 3600, (a % 3600) / 60)
-        return String(shifted.dropLast()) + suffix
+        return String(shifted.dropLast()) + sign + twoDigits(a / 3600) + ":" + twoDigits((a % 3600) / 60)
+    }
+
+    private static func twoDigits(_ value: Int) -> String {
+        value < 10 ? "0\(value)" : "\(value)"
     }
 
     /// Accepts `Z` or a numeric offset, with or without fractional seconds.

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import JobJournal
+import Scheduler
 
 /// One run: a slot of a schedule, where it builds, the settings it follows, and its phase.
 public struct Run: Sendable, Equatable {
@@ -300,7 +301,7 @@ public enum RunMachine {
 
     /// Reconciliation found our build: it was accepted after all.
     private static func adopt(_ run: inout Run, _ facts: RequestFacts, _ observation: Observation, _ now: Date) -> [RunEffect] {
-        let start = observation.status?.startedAt.map { " that started at \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+        let start = observation.status?.startedAt.map { " that started at \($0.formatted(.iso8601))" } ?? ""
         run.phase = .running(facts, acceptedAt: now, lastStatus: nil, pollDelay: run.policy.pollInitial)
         let (adopted, effects) = handle(run, .observed(observation), now: now)
         run = adopted

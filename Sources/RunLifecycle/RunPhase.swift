@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobJournal
 
 /// Where one run (a slot of a schedule) stands. Each case carries exactly what that phase needs, so

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobJournal
 import Scheduler
 
@@ -307,7 +307,7 @@ public struct RunTable: Sendable {
     }
 
     private func iso(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!))
+        date.formatted(.iso8601)
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Scheduler
 
 /// When each schedule's slots come due: one heap of next slots (with jitter) for every schedule, and

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The stale rule of ARCHITECTURE.md: a schedule is stale once now minus its last success exceeds
 /// `stale_after`; one that never succeeded counts from when it was first seen. Pure: the caller

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A parsed cron schedule in an IANA zone, with the DST semantics of ARCHITECTURE.md.
 ///

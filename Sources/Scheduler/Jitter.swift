@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Deterministic jitter: the delay for a slot is a stable function of (schedule name, slot), so a
 /// restarted daemon fires the slot at the same instant it would have. Swift's `Hasher` is seeded

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What to do when a slot comes while the template is still building (config key `overlap`).
 public enum OverlapPolicy: String, Sendable, CaseIterable {

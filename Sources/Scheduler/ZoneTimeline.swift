@@ -1,7 +1,7 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
-/// An IANA zone as a sorted list of UTC offset changes, read once from the system's tz data.
+/// An IANA zone as a sorted list of UTC offset changes, read once from the system's tz data (TZif).
 ///
 /// With it, `next(after:)` is integer arithmetic and a binary search instead of a Foundation
 /// call per candidate; that is what makes it cheap enough to compute for 10,000 schedules.
@@ -19,30 +19,36 @@ public final class ZoneTimeline: Sendable {
 
     private static let cache = Mutex<[String: ZoneTimeline]>([:])
 
-    /// The timeline for an IANA identifier, or nil if the system does not know the zone.
+    /// The timeline for an IANA identifier, or nil if the system's tz data does not have the zone.
     public static func named(_ identifier: String) -> ZoneTimeline? {
         if let cached = cache.withLock({ $0[identifier] }) { return cached }
-        guard let zone = TimeZone(identifier: identifier) else { return nil }
-        let timeline = ZoneTimeline(identifier: identifier, zone: zone)
+        guard let timeline = try? load(identifier) else { return nil }
         cache.withLock { $0[identifier] = timeline }
         return timeline
     }
 
-    private init(identifier: String, zone: TimeZone) {
-        self.identifier = identifier
-        var transitions: [Int] = []
-        var offsets = [zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(Self.span.from)))]
-        var cursor = Date(timeIntervalSince1970: Double(Self.span.from))
-        while let next = zone.nextDaylightSavingTimeTransition(after: cursor), next.timeIntervalSince1970 < Double(Self.span.to) {
-            let offset = zone.secondsFromGMT(for: next)
-            if offset != offsets.last! {
-                transitions.append(Int(next.timeIntervalSince1970.rounded()))
-                offsets.append(offset)
-            }
-            cursor = next
+    /// Where the tz data lives: `$TZDIR` as for the C library, else Debian's /usr/share/zoneinfo.
+    static var directory: String {
+        ProcessInfo.processInfo.environment["TZDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/share/zoneinfo"
+    }
+
+    /// Reads `<directory>/<identifier>`; an identifier cannot leave the directory.
+    static func load(_ identifier: String) throws -> ZoneTimeline {
+        let parts = identifier.split(separator: "/", omittingEmptySubsequences: false)
+        guard !identifier.isEmpty, identifier.utf8.count <= 255,
+              parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
+              identifier.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "\\") }) else {
+            throw TZifError.notTZif
         }
-        self.transitions = transitions
-        self.offsets = offsets
+        let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + identifier))
+        return ZoneTimeline(identifier: identifier, tzif: try TZif.parse(Array(data)))
+    }
+
+    init(identifier: String, tzif: TZif) {
+        self.identifier = identifier
+        let (initial, changes) = tzif.offsetChanges(from: Self.span.from, to: Self.span.to)
+        transitions = changes.map(\.at)
+        offsets = [initial] + changes.map(\.offset)
         maxShift = zip(offsets, offsets.dropFirst()).map { abs($0 - $1) }.max() ?? 0
     }
 

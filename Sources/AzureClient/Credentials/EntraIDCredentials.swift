@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Posts an OAuth 2.0 client-credentials request to `{authority}/{tenant}/oauth2/v2.0/token`.
 struct TokenEndpoint: Sendable {
@@ -7,7 +7,7 @@ struct TokenEndpoint: Sendable {
     var transport: any HTTPTransport
 
     func requestToken(form: [(String, String)], credential: String) async throws -> AccessToken {
-        guard tenantID.range(of: #"^[A-Za-z0-9.\-]{1,100}$"#, options: .regularExpression) != nil else {
+        guard tenantID.isASCII(count: 1...100, { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }) else {
             throw AzureError.configuration("\(credential): tenant id \"\(tenantID)\" is not a tenant GUID or domain")
         }
         let url = authorityHost.appendingPathComponent(tenantID).appendingPathComponent("oauth2/v2.0/token")
@@ -40,10 +40,17 @@ struct TokenResponse: Decodable {
         }
         /// App Service's `11/22/2026 12:00:00 AM +00:00`.
         static func appServiceDate(_ text: String) -> Double? {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.dateFormat = "MM/dd/yyyy hh:mm:ss a xxx"
-            return formatter.date(from: text)?.timeIntervalSince1970
+            // MM/dd/yyyy hh:mm:ss AM|PM ±hh:mm, rewritten as RFC 3339 for the ISO 8601 parser.
+            let parts = text.split(separator: " ")
+            guard parts.count == 4 else { return nil }
+            let day = parts[0].split(separator: "/", omittingEmptySubsequences: false)
+            let clock = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+            guard day.count == 3, clock.count == 3, let hour12 = Int(clock[0]), (1...12).contains(hour12),
+                  parts[2] == "AM" || parts[2] == "PM" else { return nil }
+            let hour = hour12 % 12 + (parts[2] == "PM" ? 12 : 0)
+            let hourText = hour < 10 ? "0\(hour)" : "\(hour)"
+            let iso = "\(day[2])-\(day[0])-\(day[1])T\(hourText):\(clock[1]):\(clock[2])\(parts[3])"
+            return (try? Date.ISO8601FormatStyle().parse(iso))?.timeIntervalSince1970
         }
     }
 
@@ -95,9 +102,7 @@ struct TokenResponse: Decodable {
 
 /// `application/x-www-form-urlencoded` escaping: only unreserved characters stay as they are.
 func formEncode(_ text: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    text.percentEncoded(keeping: "-._~")
 }
 
 /// A service principal with a client secret.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where a client secret comes from. Read when needed, never logged.
 public enum SecretSource: Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A bearer token and when it stops working. Its description never shows the token.
 public struct AccessToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `lastRunStatus.runState`.
 public enum RunState: ARMEnum {

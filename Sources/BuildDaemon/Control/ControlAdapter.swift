@@ -1,5 +1,7 @@
+import AzureClient
 import ControlProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 import JobJournal
 import Orchestration
 import RunLifecycle

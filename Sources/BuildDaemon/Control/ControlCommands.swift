@@ -1,8 +1,11 @@
 import ArgumentParser
+import AzureClient
 import ControlProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 import JobJournal
 import Orchestration
+import Scheduler
 
 /// Where the control socket is: `--socket`, else the config's `control.socket`, else the default.
 struct SocketOptions: ParsableArguments {
@@ -98,7 +101,7 @@ struct Status: ParsableCommand {
             print("\(reason)\nfrom the journal in \(base)/journal:")
             print(StatusText.table(schedules, now: now))
         }
-        Foundation.exit(3)
+        Glibc.exit(3)
     }
 }
 
@@ -237,7 +240,7 @@ enum StatusText {
 
     /// `2027-01-05 02:00` (UTC).
     static func short(_ rfc3339: String) -> String {
-        String(rfc3339.prefix(16)).replacingOccurrences(of: "T", with: " ")
+        String(rfc3339.prefix(16)).replacing("T", with: " ")
     }
 
     static func ago(_ rfc3339: String, _ now: Date) -> String {

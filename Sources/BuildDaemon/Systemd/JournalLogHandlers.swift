@@ -1,5 +1,6 @@
 import CSystemd
-import Foundation
+import FoundationEssentials
+import Glibc
 import Orchestration
 import Logging
 
@@ -85,7 +86,7 @@ struct StderrLogHandler: EventLogHandler {
     func emit(level: Logger.Level, message: Logger.Message, metadata merged: Logger.Metadata) {
         let details = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text = "<\(syslogPriority(level))>\(message)\(details.isEmpty ? "" : " [" + details + "]")\n"
-        FileHandle.standardError.write(Data(text.utf8))
+        StandardStreams.error(text)
     }
 }
 

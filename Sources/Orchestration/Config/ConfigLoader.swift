@@ -1,7 +1,6 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 import Scheduler
-import Yams
 
 /// A config problem, located: `file:line:column: key: what was expected`.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
@@ -37,18 +36,14 @@ public struct ConfigLoader {
     }
 
     public func parse(_ text: String) throws(ConfigError) -> DaemonConfig {
-        let root: Node
+        let composed: YAMLNode?
         do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty; expected a mapping with `schedules:`")
-            }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as YamlError {
-            throw yamlError(error, text: text)
+            composed = try YAML.compose(text)
         } catch {
-            throw ConfigError(file: file, line: 1, column: 1, key: "", message: "\(error)")
+            throw ConfigError(file: file, line: error.line, column: error.column, key: "", message: "invalid YAML: \(error.message)")
+        }
+        guard let root = composed else {
+            throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty; expected a mapping with `schedules:`")
         }
         let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules"])
         var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
@@ -74,10 +69,10 @@ public struct ConfigLoader {
             }
         }
         guard let schedulesNode = top["schedules"] else {
-            throw ConfigError(file: file, line: root.mark?.line ?? 1, column: root.mark?.column ?? 1, key: "schedules",
+            throw ConfigError(file: file, line: root.line, column: root.column, key: "schedules",
                               message: "missing; expected a list of schedules")
         }
-        guard case .sequence(let list) = schedulesNode else {
+        guard case .sequence(let list) = schedulesNode.kind else {
             throw located(schedulesNode, "schedules", "expected a list of schedules")
         }
         var schedules: [ScheduleConfig] = []
@@ -108,7 +103,7 @@ public struct ConfigLoader {
         var pauseAfterFailures: Int?
         var staleAfter: Duration?
 
-        mutating func apply(_ map: [String: Node], prefix: String, loader: ConfigLoader) throws(ConfigError) {
+        mutating func apply(_ map: [String: YAMLNode], prefix: String, loader: ConfigLoader) throws(ConfigError) {
             if let n = map["timezone"] {
                 let zone = try loader.string(n, prefix + ".timezone")
                 guard ZoneTimeline.named(zone) != nil else {
@@ -163,7 +158,7 @@ public struct ConfigLoader {
         }
     }
 
-    private func azureSettings(_ node: Node) throws(ConfigError) -> AzureSettings {
+    private func azureSettings(_ node: YAMLNode) throws(ConfigError) -> AzureSettings {
         let map = try mapping(node, "azure", allowed: ["resource_manager_endpoint", "authority_host", "audience", "ca_file", "api_version",
                                                        "credential", "tenant_id", "client_id", "client_secret_file"])
         var azure = AzureSettings()
@@ -199,7 +194,7 @@ public struct ConfigLoader {
         return azure
     }
 
-    private func metricsSettings(_ node: Node) throws(ConfigError) -> MetricsSettings {
+    private func metricsSettings(_ node: YAMLNode) throws(ConfigError) -> MetricsSettings {
         let map = try mapping(node, "metrics", allowed: ["listen", "textfile", "textfile_interval"])
         var metrics = MetricsSettings()
         if let n = map["listen"] {
@@ -226,8 +221,8 @@ public struct ConfigLoader {
         return metrics
     }
 
-    private func notifySinks(_ node: Node) throws(ConfigError) -> [NotifySink] {
-        guard case .sequence(let list) = node else { throw located(node, "notify", "expected a list of webhooks") }
+    private func notifySinks(_ node: YAMLNode) throws(ConfigError) -> [NotifySink] {
+        guard case .sequence(let list) = node.kind else { throw located(node, "notify", "expected a list of webhooks") }
         var sinks: [NotifySink] = []
         for (index, item) in list.enumerated() {
             let path = "notify[\(index)]"
@@ -240,7 +235,7 @@ public struct ConfigLoader {
             }
             var sink = NotifySink(url: url)
             if let n = map["events"] {
-                guard case .sequence(let events) = n, !events.isEmpty else { throw located(n, path + ".events", "expected a non-empty list of events") }
+                guard case .sequence(let events) = n.kind, !events.isEmpty else { throw located(n, path + ".events", "expected a non-empty list of events") }
                 sink.events = []
                 for event in events {
                     let name = try string(event, path + ".events")
@@ -265,14 +260,15 @@ public struct ConfigLoader {
         return sinks
     }
 
-    private func schedule(_ node: Node, _ path: String, defaults: Defaults) throws(ConfigError) -> ScheduleConfig {
+    private func schedule(_ node: YAMLNode, _ path: String, defaults: Defaults) throws(ConfigError) -> ScheduleConfig {
         let map = try mapping(node, path, allowed: ["name", "subscription_id", "resource_group", "template", "cron"] + Defaults.keys)
-        func required(_ key: String) throws(ConfigError) -> (String, Node) {
+        func required(_ key: String) throws(ConfigError) -> (String, YAMLNode) {
             guard let n = map[key] else { throw located(node, "\(path).\(key)", "missing; every schedule needs name, subscription_id, resource_group, template and cron") }
             return (try string(n, "\(path).\(key)"), n)
         }
         let (name, nameNode) = try required("name")
-        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"#, options: .regularExpression) != nil else {
+        guard name.utf8.first?.isASCIIAlphanumeric == true,
+              name.isASCII(count: 1...64, { $0.isASCIIAlphanumeric || "._-".utf8.contains($0) }) else {
             throw located(nameNode, "\(path).name", "\"\(name)\" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         }
         let (subscription, subscriptionNode) = try required("subscription_id")
@@ -292,8 +288,8 @@ public struct ConfigLoader {
             cron = try CronParser.parse(expression, timeZone: resolved.timezone)
         } catch {
             // Point at the offending token inside the value (plain or quoted scalar).
-            let quoteOffset = cronNode.scalar?.style == .plain ? 0 : 1
-            throw ConfigError(file: file, line: cronNode.mark?.line ?? 0, column: (cronNode.mark?.column ?? 0) + quoteOffset + max(error.column - 1, 0),
+            let quoteOffset = cronNode.style == .plain ? 0 : 1
+            throw ConfigError(file: file, line: cronNode.line, column: cronNode.column + quoteOffset + max(error.column - 1, 0),
                               key: "\(path).cron", message: error.description)
         }
         return ScheduleConfig(name: name, target: target, cron: cron, timezone: cron.timeZone.identifier, overlap: resolved.overlap,
@@ -304,15 +300,15 @@ public struct ConfigLoader {
 
     // MARK: Typed scalars
 
-    public func located(_ node: Node, _ key: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, key: key, message: message)
+    public func located(_ node: YAMLNode, _ key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node.line, column: node.column, key: key, message: message)
     }
 
-    public func mapping(_ node: Node, _ path: String, allowed: [String]) throws(ConfigError) -> [String: Node] {
-        guard case .mapping(let pairs) = node else { throw located(node, path, "expected a mapping of keys to values") }
-        var result: [String: Node] = [:]
+    public func mapping(_ node: YAMLNode, _ path: String, allowed: [String]) throws(ConfigError) -> [String: YAMLNode] {
+        guard case .mapping(let pairs) = node.kind else { throw located(node, path, "expected a mapping of keys to values") }
+        var result: [String: YAMLNode] = [:]
         for (keyNode, value) in pairs {
-            guard let key = keyNode.scalar?.string else { throw located(keyNode, path, "expected a plain key") }
+            guard let key = keyNode.scalar else { throw located(keyNode, path, "expected a plain key") }
             let full = path.isEmpty ? key : "\(path).\(key)"
             guard allowed.contains(key) else {
                 throw located(keyNode, full, "unknown key; expected one of \(allowed.joined(separator: ", "))")
@@ -323,12 +319,12 @@ public struct ConfigLoader {
         return result
     }
 
-    public func string(_ node: Node, _ key: String) throws(ConfigError) -> String {
+    public func string(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String {
         guard let scalar = node.scalar else { throw located(node, key, "expected a single value, not a list or mapping") }
-        return scalar.string
+        return scalar
     }
 
-    public func integer(_ node: Node, _ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+    public func integer(_ node: YAMLNode, _ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         let text = try string(node, key)
         guard let value = Int(text), range.contains(value) else {
             throw located(node, key, "\"\(text)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -336,37 +332,16 @@ public struct ConfigLoader {
         return value
     }
 
-    public func duration(_ node: Node, _ key: String, expected: String = "a duration such as 90s, 15m or 4h") throws(ConfigError) -> Duration {
+    public func duration(_ node: YAMLNode, _ key: String, expected: String = "a duration such as 90s, 15m or 4h") throws(ConfigError) -> Duration {
         let text = try string(node, key)
         guard let value = Duration.parseConfig(text) else { throw located(node, key, "\"\(text)\" is not \(expected)") }
         return value
     }
 
-    private func url(_ node: Node, _ key: String) throws(ConfigError) -> URL {
+    private func url(_ node: YAMLNode, _ key: String) throws(ConfigError) -> URL {
         let text = try string(node, key)
         guard let url = URL(string: text), url.host != nil else { throw located(node, key, "\"\(text)\" is not an absolute URL") }
         do { try AzureClientConfiguration.checkEndpoint(url, what: key) } catch { throw located(node, key, error.description) }
         return url
-    }
-
-    /// Every YAML error at a place in the file: scanner, parser and composer errors carry a mark, a
-    /// reader error (bad bytes, control characters) a byte offset; anything else is at 1:1.
-    private func yamlError(_ error: YamlError, text: String) -> ConfigError {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            let why = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-            return ConfigError(file: file, line: max(mark.line, 1), column: max(mark.column, 1), key: "", message: "invalid YAML: \(why)")
-        case .reader(let problem, let offset, _, _):
-            let before = text.utf8.prefix(max(offset ?? 0, 0))
-            let line = before.count { $0 == UInt8(ascii: "\n") } + 1
-            let column = before.count - (before.lastIndex(of: UInt8(ascii: "\n")).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
-            return ConfigError(file: file, line: line, column: column, key: "", message: "invalid YAML: \(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ConfigError(file: file, line: max(context.mark.line, 1), column: max(context.mark.column, 1), key: "",
-                               message: "invalid YAML: duplicate keys \(duplicates.joined(separator: ", "))")
-        default:
-            return ConfigError(file: file, line: 1, column: 1, key: "", message: "invalid YAML: \(error)")
-        }
     }
 }

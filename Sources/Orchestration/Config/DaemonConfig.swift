@@ -1,5 +1,5 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 import JobJournal
 import RunLifecycle
 import Scheduler
@@ -83,7 +83,12 @@ extension Duration {
 
     /// `90s`, `15m`, `4h`, `1h30m`.
     public static func parseConfig(_ text: String) -> Duration? {
-        guard !text.isEmpty, text.range(of: #"^(\d+[smh])+$"#, options: .regularExpression) != nil else { return nil }
+        // One or more groups of digits and a unit.
+        let units = Set("smh".utf8)
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, first.isASCIIDigit, let last = bytes.last, units.contains(last),
+              bytes.allSatisfy({ $0.isASCIIDigit || units.contains($0) }),
+              !zip(bytes, bytes.dropFirst()).contains(where: { units.contains($0) && units.contains($1) }) else { return nil }
         var total: Int64 = 0
         var number: Int64 = 0
         for character in text {

@@ -1,5 +1,5 @@
 import AzureClient
-import Foundation
+import FoundationEssentials
 
 /// The `metrics:` section: a scrape endpoint, a node_exporter textfile, or both; off by default.
 public struct MetricsSettings: Sendable, Equatable {
