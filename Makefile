@@ -7,12 +7,14 @@ APT_PACKAGES := libsystemd-dev pkg-config
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-# Installs the C libraries the package links, openssl (the TLS tests' CA) and Debian's prometheus
-# (promtool checks the metrics and the alert rules), only where they are missing.
+# Installs the C libraries the package links, openssl (the TLS tests' CA), Debian's prometheus
+# (promtool checks the metrics and the alert rules) and PyYAML (the config reader's reference),
+# only where they are missing.
 deps:
-	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null; then \
-		echo "installing $(APT_PACKAGES) openssl prometheus"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus; \
+	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null \
+			|| ! python3 -c 'import yaml' 2>/dev/null; then \
+		echo "installing $(APT_PACKAGES) openssl prometheus python3-yaml"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus python3-yaml; \
 	fi
 
 build: deps

@@ -137,7 +137,7 @@ struct YAMLReader {
         let before = position
         while isBlank(peek) { position += 1 }
         if peek == UInt8(ascii: "#") {
-            guard position > before else { throw error("a comment needs a space before `#`") }
+            guard position > before || isBlank(byte(at: position - 1)) else { throw error("a comment needs a space before `#`") }
             while !isBreak(peek) { position += 1 }
         }
         guard isBreak(peek) else { throw error("unexpected text after the value") }
@@ -256,12 +256,12 @@ struct YAMLReader {
         var pairs: [(key: YAMLNode, value: YAMLNode)] = []
         while true {
             let key = try mappingKey()
-            // At the colon.
+            // At the colon; an empty value is marked just after it.
             position += 1
+            let afterColon = position
             while isBlank(peek) { position += 1 }
             let value: YAMLNode
             if isBreak(peek) || peek == UInt8(ascii: "#") {
-                let afterColon = position
                 skipBlanksAndComment()
                 skipLineBreak()
                 try nextContentLine()
@@ -318,6 +318,9 @@ struct YAMLReader {
         case UInt8(ascii: "*"): throw error("aliases (`*`) are not supported; repeat the value")
         case UInt8(ascii: "!"): throw error("tags (`!`) are not supported; quote the value if it starts with `!`")
         case UInt8(ascii: "@"), UInt8(ascii: "`"): throw error("`@` and `` ` `` are reserved in YAML; quote the value")
+        case UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: ","):
+            throw error("`\(String(decoding: [peek ?? 0], as: UTF8.self))` cannot start a value; quote it")
+        case UInt8(ascii: "?") where isBlankOrBreak(byte(at: position + 1)): throw error("explicit `?` keys are not supported")
         case UInt8(ascii: "%") where indent == 0: throw error("YAML directives are not supported")
         default: return
         }
@@ -547,10 +550,11 @@ struct YAMLReader {
                 try skipFlowSpace()
                 guard peek == UInt8(ascii: ":") else { throw error("expected `:` after the key") }
                 position += 1
+                let afterColon = position
                 try skipFlowSpace()
                 let value: YAMLNode
                 if peek == UInt8(ascii: ",") || peek == UInt8(ascii: "}") {
-                    value = node(.scalar("", .plain), at: position)
+                    value = node(.scalar("", .plain), at: afterColon)
                 } else {
                     value = try flowNode()
                 }
