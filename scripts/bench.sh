@@ -33,3 +33,7 @@ python3 scripts/control-bench.py "$(swift build -c release --show-bin-path)/imag
 
 # Metrics with 10,000 schedules: idle CPU off/on/scraped, scrape time and size beside Prometheus's own /metrics.
 python3 scripts/metrics-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" "$out" | tee "$out/metrics.txt"
+
+# Footprint: stripped size by section, idle RSS at 1/1,000/10,000 schedules beside Debian's cron.
+command -v cron >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cron; }
+python3 scripts/footprint-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" "$out" | tee "$out/footprint.txt"
