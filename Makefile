@@ -20,9 +20,9 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Swift's runtime linked in, so the binary runs on a machine without a Swift toolchain.
+# Swift's runtime linked in (no toolchain needed to run it), linked small: see scripts/build-release.sh.
 release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+	scripts/build-release.sh
 
 # The daemon against the built-in Azure simulator: about 30 seconds, no Azure account, no root.
 demo: build

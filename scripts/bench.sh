@@ -24,7 +24,7 @@ python3 scripts/bench-ratios.py "$out/swift.txt" "$out/robfig.txt"
 # The soak: the release daemon idle, under load and starting up, beside the official Python SDK.
 python3 -c 'import azure.mgmt.imagebuilder, azure.identity' 2>/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore azure-mgmt-imagebuilder azure-identity
-swift build -c release --static-swift-stdlib
+scripts/build-release.sh
 (cd Benchmarks && swift build -c release --product JournalFill)
 python3 scripts/soak.py "$(swift build -c release --show-bin-path)/imagebuildd" Benchmarks/.build/release/JournalFill "$out"
 

@@ -4,7 +4,7 @@
 # argument parser's generate-manual plugin), bash/zsh/fish completions, examples and maintainer scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --static-swift-stdlib
+scripts/build-release.sh
 bin=$(swift build -c release --show-bin-path)/imagebuildd
 version=$("$bin" --version)
 arch=$(dpkg --print-architecture)
@@ -58,7 +58,7 @@ Version: $version
 Architecture: $arch
 Maintainer: imagebuildd developers <imagebuildd@example.org>
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libgcc-s1 (>= 3.0), libstdc++6 (>= 12), libsystemd0 (>= 252), zlib1g (>= 1:1.2.0), ca-certificates, tzdata, systemd
+Depends: libc6 (>= 2.36), libgcc-s1 (>= 3.0), libstdc++6 (>= 12), libsystemd0 (>= 252), zlib1g (>= 1:1.2.0), ca-certificates, tzdata, systemd
 Section: admin
 Priority: optional
 Homepage: https://github.com/imagebuildd/imagebuildd

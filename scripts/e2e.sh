@@ -12,7 +12,7 @@ done
 [ -n "$BOX" ] && [ -x "$BOX" ] || skip "sysd-box not found beside the checkout (../shared/tools/sysd-box); set SYSD_BOX="
 [ "$(id -u)" = 0 ] || skip "sysd-box needs root"
 
-swift build -c release --static-swift-stdlib
+scripts/build-release.sh
 bin=$(swift build -c release --show-bin-path)/imagebuildd
 export SYSD_BOX_NAME=imagebuildd-e2e
 "$BOX" up || skip "the container did not boot (see the output above)"

@@ -130,6 +130,12 @@ public final class Journal: Sendable {
         writer.withLock { $0.state.lastSlot[schedule] }
     }
 
+    /// One schedule's facts (first seen, last run and success, stale, runs per outcome), without
+    /// copying the view: readers ask here rather than keep a second copy of 10,000 schedules' facts.
+    public func scheduleFacts(_ schedule: String) -> ScheduleFacts? {
+        writer.withLock { $0.state.schedules[schedule] }
+    }
+
     /// The open run of `key`, if it is open.
     public func openRun(_ key: SlotKey) -> RunRecord? {
         writer.withLock { $0.state.openRuns[key] }

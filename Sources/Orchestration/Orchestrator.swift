@@ -38,9 +38,6 @@ public actor Orchestrator {
     private(set) var lastFailure: String?
     /// When this process started orchestrating.
     public nonisolated let startedAt: Date
-    /// Per schedule: first seen, last run and success, stale, runs per outcome; the journal's facts,
-    /// kept as they are appended (folded by the same `ScheduleFacts.note`).
-    private var facts: [String: ScheduleFacts] = [:]
     /// Per schedule: the latest run that ended (or slot skipped), for `status` and notifications.
     private var lastEnded: [String: RunRecord] = [:]
     /// Schedules announced stale and not yet recovered, for the status line.
@@ -78,7 +75,6 @@ public actor Orchestrator {
     public func start() async throws {
         let state = journal.state
         let now = clock.now()
-        facts = state.schedules
         for (schedule, runs) in state.history {
             lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
         }
@@ -109,23 +105,33 @@ public actor Orchestrator {
     }
 
     /// Journals `schedule-seen` for every configured schedule the journal has not met: a schedule that
-    /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few syncs.
+    /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few
+    /// syncs; at most `seenWindow` at a time, so 10,000 new schedules do not mean 10,000 tasks whose
+    /// freed memory would be left scattered between the facts that stay.
     private func noteSchedulesSeen() async throws {
-        let new = config.schedules.map(\.name).filter { facts[$0]?.firstSeen == nil }
+        let new = config.schedules.map(\.name).filter { facts($0)?.firstSeen == nil }
         guard !new.isEmpty else { return }
         let now = clock.now()
         let journal = self.journal
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for name in new { group.addTask { _ = try await journal.append(.scheduleSeen(schedule: name), at: now) } }
+            for (index, name) in new.enumerated() {
+                if index >= Self.seenWindow { try await group.next() }
+                group.addTask { _ = try await journal.append(.scheduleSeen(schedule: name), at: now) }
+            }
             try await group.waitForAll()
         }
-        for name in new { facts[name, default: ScheduleFacts()].note(.scheduleSeen(schedule: name), at: now) }
     }
 
-    /// Appends a fact (durable when it returns) and folds it into the working copy of the facts.
+    private static let seenWindow = 256
+
+    /// Appends a fact, durable when it returns; the journal folds it into the schedule's facts.
     private func record(_ fact: JournalEvent, at now: Date) async throws {
         _ = try await journal.append(fact, at: now)
-        if let schedule = ScheduleFacts.schedule(of: fact) { facts[schedule, default: ScheduleFacts()].note(fact, at: now.journalRounded) }
+    }
+
+    /// A schedule's facts as the journal holds them: one copy for the journal, status and metrics.
+    private func facts(_ schedule: String) -> ScheduleFacts? {
+        journal.scheduleFacts(schedule)
     }
 
     /// Owns every task until cancelled: the slot timer, the watchdog, and the runs' work. Throws the
@@ -250,14 +256,14 @@ public actor Orchestrator {
         let now = clock.now()
         return config.schedules.map { schedule in
             ScheduleSnapshot(config: schedule, runs: table.runs(of: schedule.name), pause: table.paused[schedule.name],
-                             last: lastEnded[schedule.name], lastSuccess: facts[schedule.name]?.lastSuccess,
+                             last: lastEnded[schedule.name], lastSuccess: facts(schedule.name)?.lastSuccess,
                              next: schedule.cron.next(after: now), staleSince: staleSince(of: schedule))
         }
     }
 
     /// When the schedule was announced stale, while its config still asks for stale detection.
     private func staleSince(of schedule: ScheduleConfig) -> Date? {
-        schedule.staleAfter == nil ? nil : facts[schedule.name]?.staleSince
+        schedule.staleAfter == nil ? nil : facts(schedule.name)?.staleSince
     }
 
     /// One schedule's series for the metrics endpoint.
@@ -285,7 +291,7 @@ public actor Orchestrator {
     public func metricsSnapshot() -> (schedules: [ScheduleMetrics], running: Int, waiting: Int) {
         let now = clock.now()
         let schedules = config.schedules.map { schedule in
-            var current = facts[schedule.name] ?? ScheduleFacts()
+            var current = facts(schedule.name) ?? ScheduleFacts()
             current.staleSince = staleSince(of: schedule)
             return ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
                                    next: schedule.cron.next(after: now), facts: current, paused: table.paused[schedule.name] != nil)
@@ -536,7 +542,7 @@ public actor Orchestrator {
             let now = clock.now()
             var earliest: Date?
             for schedule in config.schedules {
-                let f = facts[schedule.name] ?? ScheduleFacts()
+                let f = facts(schedule.name) ?? ScheduleFacts()
                 guard f.staleSince == nil, let deadline = Staleness.deadline(lastSuccess: f.lastSuccess, firstSeen: f.firstSeen,
                                                                               staleAfter: schedule.staleAfter?.seconds) else { continue }
                 if now > deadline {

@@ -47,6 +47,11 @@ struct YAMLReader {
     private var position = 0
     private var lineStarts: [Int] = [0]
     private var depth = 0
+    /// Entries of the collections being read, innermost last. Each collection is copied out at its
+    /// exact size when it ends: no array grows and frees its way through the heap, so the tree is
+    /// a few blocks that leave no holes behind once the config has been read.
+    private var openItems: [YAMLNode] = []
+    private var openPairs: [(key: YAMLNode, value: YAMLNode)] = []
     /// Deeper nesting than any config needs; it bounds the recursion on hostile input.
     private static let maxDepth = 64
 
@@ -184,6 +189,16 @@ struct YAMLReader {
         }
     }
 
+    private mutating func closeItems(from first: Int) -> [YAMLNode] {
+        defer { openItems.removeSubrange(first...) }
+        return Array(openItems[first...])
+    }
+
+    private mutating func closePairs(from first: Int) -> [(key: YAMLNode, value: YAMLNode)] {
+        defer { openPairs.removeSubrange(first...) }
+        return Array(openPairs[first...])
+    }
+
     // MARK: Block structure
 
     /// The node whose first line starts at `position` (already past its indentation).
@@ -202,7 +217,7 @@ struct YAMLReader {
 
     private mutating func blockSequence(column: Int) throws(YAMLError) -> YAMLNode {
         let start = position
-        var items: [YAMLNode] = []
+        let firstItem = openItems.count
         while true {
             let dash = position
             position += 1
@@ -212,13 +227,13 @@ struct YAMLReader {
                 skipLineBreak()
                 try nextContentLine()
                 if peek != nil, indent > column {
-                    items.append(try blockNode(parentIndent: column))
+                    openItems.append(try blockNode(parentIndent: column))
                 } else {
-                    items.append(node(.scalar("", .plain), at: dash + 1))
+                    openItems.append(node(.scalar("", .plain), at: dash + 1))
                 }
             } else {
                 // `- item` or `- key: value`: the entry's content sets the indentation of what follows.
-                items.append(try blockNode(parentIndent: column))
+                openItems.append(try blockNode(parentIndent: column))
             }
             try nextContentLine()
             guard peek != nil, indent == column, !isDocumentMarker("---"), !isDocumentMarker("...") else { break }
@@ -227,7 +242,7 @@ struct YAMLReader {
         if peek != nil, indent > column {
             throw error("unexpected indentation after a list entry")
         }
-        return node(.sequence(items), at: start)
+        return node(.sequence(closeItems(from: firstItem)), at: start)
     }
 
     /// Whether the line from here is `key: …` (a colon followed by a blank or the line's end).
@@ -253,7 +268,7 @@ struct YAMLReader {
 
     private mutating func blockMapping(column: Int) throws(YAMLError) -> YAMLNode {
         let start = position
-        var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+        let firstPair = openPairs.count
         while true {
             let key = try mappingKey()
             // At the colon; an empty value is marked just after it.
@@ -277,7 +292,7 @@ struct YAMLReader {
                 if isSequenceEntry { throw error("a list entry on its key's line; start the list on the next line") }
                 value = try inlineValue(parentIndent: column)
             }
-            pairs.append((key, value))
+            openPairs.append((key, value))
             try nextContentLine()
             guard peek != nil, indent == column, !isDocumentMarker("---"), !isDocumentMarker("...") else { break }
             if isSequenceEntry { throw error("a list entry where a key was expected") }
@@ -286,7 +301,7 @@ struct YAMLReader {
         if peek != nil, indent > column {
             throw error("unexpected indentation; a value that continues on the next line must be quoted")
         }
-        return node(.mapping(pairs), at: start)
+        return node(.mapping(closePairs(from: firstPair)), at: start)
     }
 
     /// A key up to its colon: plain or quoted, on one line.
@@ -527,21 +542,21 @@ struct YAMLReader {
         switch peek {
         case UInt8(ascii: "["):
             position += 1
-            var items: [YAMLNode] = []
+            let firstItem = openItems.count
             try skipFlowSpace()
             while peek != UInt8(ascii: "]") {
                 guard peek != nil else { throw error("unterminated `[`; expected `]`", at: start) }
-                items.append(try flowNode())
+                openItems.append(try flowNode())
                 try skipFlowSpace()
                 if peek == UInt8(ascii: ":") { throw error("a `key: value` pair inside `[…]` is not supported; use `{…}`") }
                 if peek == UInt8(ascii: ",") { position += 1; try skipFlowSpace() }
                 else if peek != UInt8(ascii: "]") { throw error(peek == nil ? "unterminated `[`; expected `]`" : "expected `,` or `]`") }
             }
             position += 1
-            return node(.sequence(items), at: start)
+            return node(.sequence(closeItems(from: firstItem)), at: start)
         case UInt8(ascii: "{"):
             position += 1
-            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+            let firstPair = openPairs.count
             try skipFlowSpace()
             while peek != UInt8(ascii: "}") {
                 guard peek != nil else { throw error("unterminated `{`; expected `}`", at: start) }
@@ -558,13 +573,13 @@ struct YAMLReader {
                 } else {
                     value = try flowNode()
                 }
-                pairs.append((key, value))
+                openPairs.append((key, value))
                 try skipFlowSpace()
                 if peek == UInt8(ascii: ",") { position += 1; try skipFlowSpace() }
                 else if peek != UInt8(ascii: "}") { throw error(peek == nil ? "unterminated `{`; expected `}`" : "expected `,` or `}`") }
             }
             position += 1
-            return node(.mapping(pairs), at: start)
+            return node(.mapping(closePairs(from: firstPair)), at: start)
         case UInt8(ascii: "\""), UInt8(ascii: "'"):
             return try quoted(parentIndent: -1)
         default:
