@@ -22,7 +22,7 @@ public actor Orchestrator {
     public private(set) var config: DaemonConfig
 
     private var table: RunTable
-    private var timer: SlotTimer
+    private var timer: SlotTimer<[ScheduleConfig]>
     /// Bumped when a run's work is replaced (a replace-cancel, a superseded slot); stale tasks stop.
     private var generations: [SlotKey: Int] = [:]
     private var timerGeneration = 0
@@ -63,7 +63,7 @@ public actor Orchestrator {
         self.clock = clock
         self.logger = logger
         table = RunTable(maxConcurrentBuilds: config.maxConcurrentBuilds)
-        timer = SlotTimer(schedules: [], now: clock.now(), lastSlot: { _ in nil })
+        timer = SlotTimer(schedules: [ScheduleConfig](), now: clock.now(), lastSlot: { _ in nil })
         (spawns, spawner) = AsyncStream<Spawn>.makeStream()
     }
 
@@ -96,7 +96,7 @@ public actor Orchestrator {
             if let failure { throw failure }
         }
         let schedules = config.schedules
-        for due in SlotTimer.missedSlots(schedules.map(\.timerSchedule), now: now, lastSlot: { state.lastSlot[$0] }) {
+        for due in SlotTimer.missedSlots(schedules, now: now, lastSlot: { state.lastSlot[$0] }) {
             logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedules[due.schedule].name)", "SLOT": "\(RFC3339.string(due.slot))"])
             fire(due, of: schedules, now: now)
         }
@@ -500,7 +500,7 @@ public actor Orchestrator {
 
     private func resetTimer() {
         let schedules = config.schedules
-        timer = SlotTimer(schedules: schedules.map(\.timerSchedule), now: clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
+        timer = SlotTimer(schedules: schedules, now: clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
         for name in timer.exhausted {
             logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(name)"])
         }
@@ -520,7 +520,7 @@ public actor Orchestrator {
     }
 
     /// A slot came due (on time, or the latest missed one): the table decides, the group runs the work.
-    private func fire(_ due: SlotTimer.Due, of schedules: [ScheduleConfig], now: Date) {
+    private func fire(_ due: SlotTimer<[ScheduleConfig]>.Due, of schedules: [ScheduleConfig], now: Date) {
         let schedule = schedules[due.schedule]
         dispatch(table.slotDue(SlotKey(schedule: schedule.name, slot: due.slot), target: schedule.buildTarget,
                                policy: schedule.runPolicy, now: now), own: nil)

@@ -1,24 +1,34 @@
 import FoundationEssentials
 import Scheduler
 
-/// When each schedule's slots come due: one heap of next slots (with jitter) for every schedule, and
-/// the catch-up rule after downtime. No clock inside: `now` is always a parameter.
-public struct SlotTimer: Sendable {
-    /// What the timer needs of a schedule.
-    public struct Schedule: Sendable {
-        public var name: String
-        public var cron: CronSchedule
-        public var jitter: Duration
-        public var catchUp: Duration
+/// What the slot timer needs of a schedule.
+public protocol SlotSchedule: Sendable {
+    var name: String { get }
+    var cron: CronSchedule { get }
+    var jitter: Duration { get }
+    var catchUp: Duration { get }
+}
 
-        public init(name: String, cron: CronSchedule, jitter: Duration, catchUp: Duration) {
-            self.name = name
-            self.cron = cron
-            self.jitter = jitter
-            self.catchUp = catchUp
-        }
+/// A schedule made for the timer alone (the daemon hands it its configured schedules instead).
+public struct TimerSchedule: SlotSchedule {
+    public var name: String
+    public var cron: CronSchedule
+    public var jitter: Duration
+    public var catchUp: Duration
+
+    public init(name: String, cron: CronSchedule, jitter: Duration, catchUp: Duration) {
+        self.name = name
+        self.cron = cron
+        self.jitter = jitter
+        self.catchUp = catchUp
     }
+}
 
+/// When each schedule's slots come due: one heap of next slots (with jitter) for every schedule, and
+/// the catch-up rule after downtime. No clock inside: `now` is always a parameter. Generic over the
+/// collection so the daemon's own schedule list is used as it is, not copied (1 MB at 10,000).
+public struct SlotTimer<Schedules: RandomAccessCollection & Sendable>: Sendable
+where Schedules.Element: SlotSchedule, Schedules.Index == Int {
     /// A slot that is due.
     public struct Due: Sendable, Equatable {
         /// Index into the schedules the timer was made with.
@@ -26,7 +36,7 @@ public struct SlotTimer: Sendable {
         public var slot: Date
     }
 
-    public let schedules: [Schedule]
+    public let schedules: Schedules
     /// The next slot of each schedule, by fire time.
     private struct Entry: Comparable, Sendable {
         var fireAt: Date
@@ -41,7 +51,7 @@ public struct SlotTimer: Sendable {
     public private(set) var exhausted: [String] = []
 
     /// Each schedule's first slot after `now` and after the last slot the journal has for it.
-    public init(schedules: [Schedule], now: Date, lastSlot: (String) -> Date?) {
+    public init(schedules: Schedules, now: Date, lastSlot: (String) -> Date?) {
         self.schedules = schedules
         for index in schedules.indices {
             enqueue(index, after: max(now, lastSlot(schedules[index].name) ?? .distantPast))
@@ -67,7 +77,7 @@ public struct SlotTimer: Sendable {
 
     /// After downtime: per schedule, only the latest missed slot, and only within its catch-up window.
     /// Slots before a schedule first appeared (no last slot: it appears now) never count.
-    public static func missedSlots(_ schedules: [Schedule], now: Date, lastSlot: (String) -> Date?) -> [Due] {
+    public static func missedSlots(_ schedules: Schedules, now: Date, lastSlot: (String) -> Date?) -> [Due] {
         schedules.indices.compactMap { index in
             let schedule = schedules[index]
             let last = lastSlot(schedule.name)

@@ -124,11 +124,6 @@ extension ScheduleConfig {
                   pauseAfterFailures: pauseAfterFailures)
     }
 
-    /// What the slot timer needs.
-    public var timerSchedule: SlotTimer.Schedule {
-        SlotTimer.Schedule(name: name, cron: cron, jitter: jitter, catchUp: catchUp)
-    }
-
     /// Where this schedule's slots build, as the journal records it.
     public var buildTarget: BuildTarget { target.buildTarget }
 }
@@ -154,3 +149,6 @@ extension BuildTarget {
         ImageTemplateID(subscriptionID: subscriptionID, resourceGroup: resourceGroup, name: template)
     }
 }
+
+/// The slot timer runs on the configured schedules themselves.
+extension ScheduleConfig: SlotSchedule {}

@@ -8,7 +8,7 @@ import Scheduler
 /// drop everything in memory and recover from the journal). Everything is drawn from the seed.
 struct Simulation {
     struct Schedule {
-        var timer: SlotTimer.Schedule
+        var timer: TimerSchedule
         var target: BuildTarget
         var policy: RunPolicy
     }
@@ -39,7 +39,7 @@ struct Simulation {
 
     // The daemon: nil while crashed.
     var table: RunTable?
-    var timer: SlotTimer?
+    var timer: SlotTimer<[TimerSchedule]>?
     var generation: [SlotKey: Int] = [:]
     var inFlight: [SlotKey: Int] = [:]
 
