@@ -14,7 +14,8 @@ public enum ConfigProperty {
         } catch {
             let lines = yamlLines(text)
             guard error.line >= 1, error.line <= lines + 1, error.column >= 1,
-                  error.description.hasPrefix("fuzz.yaml:\(error.line):\(error.column): ") else {
+                  // Bytes, not Characters: a key that starts with a combining mark joins the space before it.
+                  error.description.utf8.starts(with: "fuzz.yaml:\(error.line):\(error.column): ".utf8) else {
                 return PropertyFailure("error not located inside the file (\(lines) lines): \(error)")
             }
         }

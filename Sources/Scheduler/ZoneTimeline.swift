@@ -32,15 +32,23 @@ public final class ZoneTimeline: Sendable {
         ProcessInfo.processInfo.environment["TZDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/share/zoneinfo"
     }
 
+    static let utcNames: Set<String> = ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Zulu", "Etc/Zulu", "UCT", "Etc/UCT", "Universal", "Etc/Universal"]
+
     /// Reads `<directory>/<identifier>`; an identifier cannot leave the directory.
-    static func load(_ identifier: String) throws -> ZoneTimeline {
+    static func load(_ identifier: String, from directory: String = directory) throws -> ZoneTimeline {
         let parts = identifier.split(separator: "/", omittingEmptySubsequences: false)
         guard !identifier.isEmpty, identifier.utf8.count <= 255,
               parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }),
               identifier.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "\\") }) else {
             throw TZifError.notTZif
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + identifier))
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + identifier))
+        } catch where utcNames.contains(identifier) {
+            // UTC needs no data: a minimal image or container without tzdata can still schedule in it.
+            return ZoneTimeline(identifier: identifier, tzif: TZif(transitions: [], offsetsAfter: [], initialOffset: 0, rule: nil))
+        }
         return ZoneTimeline(identifier: identifier, tzif: try TZif.parse(Array(data)))
     }
 

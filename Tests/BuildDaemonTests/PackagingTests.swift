@@ -23,6 +23,19 @@ import Testing
     static let hasSysusers = FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-sysusers")
 
     /// The operators group comes from sysusers.d, checked by systemd's own tool against an empty root.
+    /// FoundationEssentials only: swift-corelibs-foundation would bring CoreFoundation and ICU's
+    /// 34 MB of data back into the release binary. The debug build links Foundation dynamically, so
+    /// its libraries show which of them any module used.
+    @Test func theDaemonLinksFoundationEssentialsButNotFoundationOrICU() async throws {
+        let result = try await Subprocess.run(.path("/usr/bin/ldd"), arguments: [binary.string],
+                                              output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        #expect(result.terminationStatus.isSuccess, "\(result.standardError ?? "")")
+        let libraries = (result.standardOutput ?? "").split(separator: "\n").compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
+        #expect(libraries.contains { $0.hasPrefix("libFoundationEssentials") })
+        let corelibs = libraries.filter { $0.hasPrefix("libFoundation.") || $0.contains("ICU") || $0.hasPrefix("libFoundationInternationalization") || $0.hasPrefix("libicu") }
+        #expect(corelibs.isEmpty, "the daemon links \(corelibs)")
+    }
+
     @Test(.enabled(if: hasSysusers, "systemd-sysusers is not installed"))
     func sysusersCreatesTheOperatorsGroup() async throws {
         let root = NSTemporaryDirectory() + "sysusers-\(UUID().uuidString)"

@@ -89,6 +89,16 @@ import Testing
         }
     }
 
+    /// Without tzdata (a minimal container), UTC still works and every other zone is unknown.
+    @Test func utcNeedsNoTzdata() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("no-tzdata-\(getpid())")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        #expect(try ZoneTimeline.load("Etc/UTC", from: empty.path).offset(at: 1_800_000_000) == 0)
+        #expect(try ZoneTimeline.load("UTC", from: empty.path).transitions.isEmpty)
+        #expect(throws: (any Error).self) { try ZoneTimeline.load("Europe/Berlin", from: empty.path) }
+    }
+
     @Test func damagedFilesAreRefusedNotTrusted() throws {
         let berlin = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "/usr/share/zoneinfo/Europe/Berlin")))
         #expect(throws: TZifError.notTZif) { try TZif.parse(Array("TZiX".utf8) + berlin.dropFirst(4)) }
