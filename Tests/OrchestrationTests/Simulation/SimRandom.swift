@@ -1,5 +1,5 @@
 /// SplitMix64: every choice of a simulation comes from its seed, so a seed replays exactly.
-struct SimRandom {
+struct SimRandom: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) {
