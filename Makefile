@@ -9,12 +9,13 @@ DESTDIR ?=
 
 # Installs the C libraries the package links, openssl (the TLS tests' CA), Debian's prometheus
 # (promtool checks the metrics and the alert rules), PyYAML (the config reader's reference) and
-# tzdata (the zones schedules run in, checked against zdump), only where they are missing.
+# tzdata (the zones schedules run in, checked against zdump) and etcd (the cluster store's tests
+# start three real members), only where they are missing.
 deps:
 	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null \
-			|| ! python3 -c 'import yaml' 2>/dev/null || [ ! -e /usr/share/zoneinfo/tzdata.zi ]; then \
-		echo "installing $(APT_PACKAGES) openssl prometheus python3-yaml tzdata"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus python3-yaml tzdata; \
+			|| ! python3 -c 'import yaml' 2>/dev/null || [ ! -e /usr/share/zoneinfo/tzdata.zi ] || ! command -v etcd >/dev/null; then \
+		echo "installing $(APT_PACKAGES) openssl prometheus python3-yaml tzdata etcd-server etcd-client"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus python3-yaml tzdata etcd-server etcd-client; \
 	fi
 
 build: deps

@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
         .library(name: "Notifications", targets: ["Notifications"]),
         .library(name: "Observability", targets: ["Observability"]),
+        .library(name: "EtcdStore", targets: ["EtcdStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -103,6 +104,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // etcd v3 through its JSON gateway, for cluster mode: KV, transactions with compares, leases.
+        .target(name: "EtcdStore", dependencies: ["AzureClient"]),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
         .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
@@ -141,6 +144,7 @@ let package = Package(
         ),
         .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "AzureClient"]),
+        .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "AzureClient"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),
