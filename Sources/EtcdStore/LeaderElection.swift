@@ -1,0 +1,122 @@
+import FoundationEssentials
+
+/// Whether a leader may still act, from the monotonic clock alone: the lease was last renewed at
+/// `renewedAt` (when the successful grant or keepalive was *sent*, so the server's countdown began
+/// later), and the node stops acting `margin` before the lease could have expired. A process that
+/// was paused (SIGSTOP, a long GC-like stall) wakes up past that point and does nothing until it
+/// has renewed and re-checked its key.
+public struct LeaseGuard: Sendable, Equatable {
+    public var ttl: Duration
+    public var margin: Duration
+
+    public init(ttl: Duration) {
+        self.ttl = ttl
+        // Keepalives go every ttl/3; a quarter of the ttl is left for one failed renewal to be noticed.
+        margin = ttl / 4
+    }
+
+    public func mayAct(renewedAt: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+        now < renewedAt + ttl - margin
+    }
+}
+
+/// This node's part in the cluster: leader or standby, as far as it knows.
+public enum LeadershipRole: Sendable, Equatable {
+    /// Another node (named, if its key was read) leads, or nobody does yet.
+    case standby(leader: String?)
+    /// This node holds the leader key, created at `revision`: the fence every durable write compares.
+    case leader(revision: Int64)
+}
+
+/// One node's campaign for a leader key: an etcd lease kept alive at ttl/3, a create-if-absent
+/// transaction that puts the key under that lease, and a watch (by polling) of the key while another
+/// node holds it. `fence()` is what a writer asks before each ARM write: it answers only while
+/// the lease is certainly alive by the monotonic clock.
+public actor LeaderElection {
+    public nonisolated let node: String
+    private let client: EtcdClient
+    private let key: String
+    private let guardRule: LeaseGuard
+    private let onChange: @Sendable (LeadershipRole) -> Void
+    private var lease: EtcdLease?
+    private var renewedAt: ContinuousClock.Instant?
+    public private(set) var role: LeadershipRole = .standby(leader: nil)
+
+    public init(client: EtcdClient, key: String, node: String, ttl: Duration, onChange: @escaping @Sendable (LeadershipRole) -> Void = { _ in }) {
+        self.client = client
+        self.key = key
+        self.node = node
+        guardRule = LeaseGuard(ttl: ttl)
+        self.onChange = onChange
+    }
+
+    /// The leader key's create revision while this node leads and its lease is surely alive; nil otherwise.
+    public func fence(now: ContinuousClock.Instant = .now) -> Int64? {
+        guard case .leader(let revision) = role, let renewedAt, guardRule.mayAct(renewedAt: renewedAt, now: now) else { return nil }
+        return revision
+    }
+
+    /// Campaigns, renews and watches until cancelled. Errors from etcd never end it: a node without
+    /// quorum keeps trying, and its fence closes by itself when renewals stop succeeding.
+    public func run() async {
+        while !Task.isCancelled {
+            await step()
+            try? await Task.sleep(for: guardRule.ttl / 3)
+        }
+    }
+
+    /// Gives the key up at once (revoking the lease deletes it), so a standby takes over without
+    /// waiting for the ttl. For a graceful stop.
+    public func resign() async {
+        if let lease { try? await client.revokeLease(lease.id) }
+        lease = nil
+        renewedAt = nil
+        change(to: .standby(leader: nil))
+    }
+
+    /// One round: renew (or get) the lease, then campaign if nobody leads, or check the key still
+    /// is ours if we lead.
+    func step() async {
+        let sentAt = ContinuousClock.now
+        do {
+            if let current = lease {
+                _ = try await client.keepAlive(current.id)
+            } else {
+                lease = try await client.grantLease(ttl: Int(guardRule.ttl.components.seconds))
+            }
+            renewedAt = sentAt
+        } catch {
+            if case .refused = error {
+                // The lease expired (a pause longer than the ttl): whatever we held is gone.
+                lease = nil
+                renewedAt = nil
+                change(to: .standby(leader: nil))
+            }
+            return
+        }
+        guard let lease else { return }
+        do {
+            let result = try await client.transaction(
+                if: [.createRevision(key, equals: 0)],
+                then: [.put(key, Array(node.utf8), lease: lease.id)],
+                else: [.get(key)])
+            if result.succeeded {
+                change(to: .leader(revision: result.revision))
+            } else if let holder = result.gets.first ?? nil {
+                if holder.lease == lease.id {
+                    change(to: .leader(revision: holder.createRevision))
+                } else {
+                    change(to: .standby(leader: String(decoding: holder.value, as: UTF8.self)))
+                }
+            }
+        } catch {
+            // Unknown outcome or no quorum: the next round reads the key again.
+        }
+    }
+
+    private func change(to new: LeadershipRole) {
+        guard new != role else { return }
+        role = new
+        onChange(new)
+    }
+}
