@@ -74,7 +74,8 @@ struct LeaderElectionTests {
             #expect(await waitUntil(within: .seconds(10)) { await nodes[0].fence() != nil } != nil)
             let b = Task { await nodes[1].run() }
             defer { b.cancel() }
-            try await Task.sleep(for: Self.ttl / 2)
+            let standing = await waitUntil(within: .seconds(5)) { await nodes[1].role == .standby(leader: "a") }
+            #expect(standing != nil, "b stands by and names a")
             #expect(await nodes[1].fence() == nil)
             a.cancel()
             // a's fence closes by the clock alone, before its lease can expire on the server.
@@ -95,7 +96,7 @@ struct LeaderElectionTests {
             #expect(await waitUntil(within: .seconds(10)) { await nodes[0].fence() != nil } != nil)
             let b = Task { await nodes[1].run() }
             defer { b.cancel() }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await waitUntil(within: .seconds(5)) { await nodes[1].role == .standby(leader: "a") } != nil)
             a.cancel()
             await nodes[0].resign()
             let handover = await waitUntil(within: .seconds(18)) { await nodes[1].fence() != nil }
