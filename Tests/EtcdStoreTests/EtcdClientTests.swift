@@ -3,9 +3,13 @@ import EtcdStore
 import Foundation
 import Testing
 
-/// The client against a real three-member etcd cluster on loopback.
+/// Every test that starts etcd, one at a time: a single three-member cluster runs at any moment.
 @Suite(.serialized, .enabled(if: EtcdCluster.available, "etcd-server is not installed (make deps)"))
-struct EtcdClientTests {
+struct EtcdTests {}
+
+/// The client against a real three-member etcd cluster on loopback.
+extension EtcdTests {
+@Suite struct EtcdClientTests {
     /// A three-member cluster and one HTTP transport for the test's clients, shut down however it ends.
     func withCluster(_ body: (EtcdCluster, AsyncHTTPTransport) async throws -> Void) async throws {
         let cluster = try EtcdCluster(size: 3)
@@ -132,4 +136,5 @@ struct EtcdClientTests {
         }
         }
     }
+}
 }
