@@ -17,7 +17,10 @@ import Testing
     }
 
     @Test func runSucceedsAndRunOutputsAppear() async throws {
-        let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "ubuntu", runOutputNames: ["managed", "gallery"], behavior: fast)]))
+        // Phases long enough that the build is still running when the next request arrives, even on
+        // a loaded machine (0.1 s phases were over before the get on a busy CI runner).
+        let steady = TemplateBehavior(outcome: .succeed, phaseSeconds: [1, 1, 1, 1])
+        let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "ubuntu", runOutputNames: ["managed", "gallery"], behavior: steady)]))
         defer { Task { try await h.stop() } }
         let id = Harness.template("ubuntu")
         #expect(try await h.client.listRunOutputs(id).isEmpty)
@@ -25,7 +28,7 @@ import Testing
         #expect(accepted.status == 202 && accepted.operationURL != nil)
         let running = try await h.client.get(id).properties?.lastRunStatus
         #expect(running?.runState == .running && running?.startTime?.date != nil)
-        let ended = try await waitUntilEnded(h.client, id)
+        let ended = try await waitUntilEnded(h.client, id, limit: .seconds(30))
         #expect(ended.runState == .succeeded && ended.endTime != nil)
         let outputs = try await h.client.listRunOutputs(id)
         #expect(Set(outputs.compactMap(\.name)) == ["managed", "gallery"])
@@ -35,7 +38,8 @@ import Testing
     }
 
     @Test func failedBuildCarriesItsMessageAndRunWhileRunningIsAConflict() async throws {
-        let failing = TemplateBehavior(outcome: .fail, phaseSeconds: [0.1, 0.1, 0.2, 0.1], failureMessage: "customizer exited 3")
+        // Still building when the second Run arrives, however loaded the machine.
+        let failing = TemplateBehavior(outcome: .fail, phaseSeconds: [1, 1, 1, 1], failureMessage: "customizer exited 3")
         let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "win", behavior: failing)]))
         defer { Task { try await h.stop() } }
         let id = Harness.template("win")
@@ -47,12 +51,13 @@ import Testing
             return azure?.status == 409 && azure?.armCode == "OperationNotAllowed"
         }
         #expect(h.simulator.count(.run, template: "win") == 2)
-        let ended = try await waitUntilEnded(h.client, id)
+        let ended = try await waitUntilEnded(h.client, id, limit: .seconds(30))
         #expect(ended.runState == .failed && ended.message == "customizer exited 3")
     }
 
     @Test func cancelGoesThroughCancelingToCanceled() async throws {
-        let hang = TemplateBehavior(outcome: .hang, phaseSeconds: [0.05, 0.05], cancelSeconds: 0.3)
+        // Canceling lasts 3 s, so the get after the cancel sees it however slow the machine is.
+        let hang = TemplateBehavior(outcome: .hang, phaseSeconds: [0.05, 0.05], cancelSeconds: 3)
         let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "stuck", behavior: hang)]))
         defer { Task { try await h.stop() } }
         let id = Harness.template("stuck")
@@ -60,7 +65,7 @@ import Testing
         let accepted = try await h.client.cancel(id)
         #expect(accepted.status == 202)
         #expect(try await h.client.get(id).properties?.lastRunStatus?.runState == .canceling)
-        let ended = try await waitUntilEnded(h.client, id)
+        let ended = try await waitUntilEnded(h.client, id, limit: .seconds(30))
         #expect(ended.runState == .canceled)
     }
 

@@ -96,6 +96,8 @@ extension EtcdTests {
         let etcd = client(cluster, transport)
         try await etcd.put("/ib/k", [0])
         cluster.kill("m0")
+        // If m0 led, the others elect a new leader first (about a second with etcd's timing).
+        try cluster.waitUntilHealthy(["m1", "m2"])
         try await etcd.put("/ib/k", [1])
         #expect(try await etcd.get("/ib/k")?.value == [1])
         cluster.kill("m1")
