@@ -25,6 +25,11 @@ extension String {
         return out
     }
 
+    /// The text with leading zeros up to `width` characters: `"7".zeroPadded(to: 2)` is `"07"`.
+    public func zeroPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
+    }
+
     /// Whether the text is `count` bytes long with each byte accepted by `allowed`.
     public func isASCII(count: ClosedRange<Int>, _ allowed: (UInt8) -> Bool) -> Bool {
         count.contains(utf8.count) && utf8.allSatisfy(allowed)

@@ -52,8 +52,7 @@ public struct RetryPolicy: Sendable {
         guard parts.count == 6, weekdays.contains(String(parts[0])), parts[5] == "GMT",
               parts[1].utf8.count == 2, parts[2].utf8.count == 3, parts[3].utf8.count == 4, parts[4].utf8.count == 8,
               let month = months.firstIndex(of: String(parts[2])) else { return nil }
-        let monthText = month < 9 ? "0\(month + 1)" : "\(month + 1)"
-        return try? Date.ISO8601FormatStyle().parse("\(parts[3])-\(monthText)-\(parts[1])T\(parts[4])Z")
+        return try? Date.ISO8601FormatStyle().parse("\(parts[3])-\(String(month + 1).zeroPadded(to: 2))-\(parts[1])T\(parts[4])Z")
     }
 }
 

@@ -1,3 +1,4 @@
+import AzureClient
 import FoundationEssentials
 import JobJournal
 
@@ -14,7 +15,7 @@ public enum HistoryJSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += (scalar.value < 0x10 ? "\\u000" : "\\u00") + String(scalar.value, radix: 16)
+            case _ where scalar.value < 0x20: out += "\\u" + String(scalar.value, radix: 16).zeroPadded(to: 4)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -1,3 +1,4 @@
+import AzureClient
 import FoundationEssentials
 
 /// RFC 3339 instants as the CLI prints and reads them.
@@ -14,11 +15,7 @@ public enum RFC3339 {
         let shifted = string(date.addingTimeInterval(Double(offsetSeconds)))
         let sign = offsetSeconds < 0 ? "-" : "+"
         let a = abs(offsetSeconds)
-        return String(shifted.dropLast()) + sign + twoDigits(a / 3600) + ":" + twoDigits((a % 3600) / 60)
-    }
-
-    private static func twoDigits(_ value: Int) -> String {
-        value < 10 ? "0\(value)" : "\(value)"
+        return String(shifted.dropLast()) + sign + String(a / 3600).zeroPadded(to: 2) + ":" + String((a % 3600) / 60).zeroPadded(to: 2)
     }
 
     /// Accepts `Z` or a numeric offset, with or without fractional seconds.

@@ -48,8 +48,7 @@ struct TokenResponse: Decodable {
             guard day.count == 3, clock.count == 3, let hour12 = Int(clock[0]), (1...12).contains(hour12),
                   parts[2] == "AM" || parts[2] == "PM" else { return nil }
             let hour = hour12 % 12 + (parts[2] == "PM" ? 12 : 0)
-            let hourText = hour < 10 ? "0\(hour)" : "\(hour)"
-            let iso = "\(day[2])-\(day[0])-\(day[1])T\(hourText):\(clock[1]):\(clock[2])\(parts[3])"
+            let iso = "\(day[2])-\(day[0])-\(day[1])T\(String(hour).zeroPadded(to: 2)):\(clock[1]):\(clock[2])\(parts[3])"
             return (try? Date.ISO8601FormatStyle().parse(iso))?.timeIntervalSince1970
         }
     }

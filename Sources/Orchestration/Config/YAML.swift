@@ -209,8 +209,7 @@ struct YAMLReader {
         let column = indent
         if isSequenceEntry { return try blockSequence(column: column) }
         if try startsMappingEntry() { return try blockMapping(column: column) }
-        let value = try inlineValue(parentIndent: parentIndent)
-        return value
+        return try inlineValue(parentIndent: parentIndent)
     }
 
     private var isSequenceEntry: Bool { peek == UInt8(ascii: "-") && isBlankOrBreak(byte(at: position + 1)) }
