@@ -18,7 +18,8 @@ import Testing
 
     @Test func everyCallVerifiesTheServerAgainstTheExtraCA() async throws {
         let ca = try await Self.makeCA()
-        let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "tls", behavior: TemplateBehavior(phaseSeconds: [0.05, 0.05, 0.05, 0.05]))]),
+        // Seconds per phase: the get after the Run must find it running even on a loaded machine.
+        let h = try await Harness.start(Scenario(templates: [SeedTemplate(name: "tls", behavior: TemplateBehavior(phaseSeconds: [1, 1, 1, 1]))]),
                                         tls: .init(directory: ca), caFile: ca + "/ca.pem")
         defer { Task { try await h.stop() } }
         #expect(h.simulator.baseURL.scheme == "https")
