@@ -105,14 +105,14 @@ let package = Package(
             ]
         ),
         // etcd v3 through its JSON gateway, for cluster mode: KV, transactions with compares, leases.
-        .target(name: "EtcdStore", dependencies: ["AzureClient"]),
+        .target(name: "EtcdStore", dependencies: ["AzureClient", "JobJournal"]),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
         .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
                 "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "ControlProtocol", "CSystemd",
-                "Notifications", "Observability",
+                "Notifications", "Observability", "EtcdStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,7 +144,7 @@ let package = Package(
         ),
         .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "AzureClient"]),
-        .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "AzureClient"]),
+        .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "AzureClient", "JobJournal"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),

@@ -21,10 +21,27 @@ public final class AsyncHTTPTransport: HTTPTransport {
     ///   - connectTimeout: bound on establishing a connection.
     ///   - trustHint: the advice in "certificate for HOST not trusted: …".
     ///   - systemTrustStores: where the system's CA bundle may be (tests point it elsewhere).
+    ///   - clientCertificate: PEM files of a certificate chain and its key, presented when a server asks (etcd's `--client-cert-auth`).
     public init(caFile: String? = nil, connectTimeout: Duration = .seconds(10), trustHint: String = "set azure.ca_file to a PEM file with its CA",
-                systemTrustStores: [String] = AsyncHTTPTransport.systemTrustStores) throws(AzureError) {
+                systemTrustStores: [String] = AsyncHTTPTransport.systemTrustStores,
+                clientCertificate: (certFile: String, keyFile: String)? = nil) throws(AzureError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
+        if let (certFile, keyFile) = clientCertificate {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certFile)
+                guard !chain.isEmpty else { throw AzureError.configuration("certificate file \(certFile) holds no certificate") }
+                tls.certificateChain = chain.map { .certificate($0) }
+            } catch let error as AzureError {
+                throw error
+            } catch {
+                throw .configuration("cannot read certificate file \(certFile): \(error)")
+            }
+            // The key's bytes are never echoed: the error names the file only.
+            do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)) } catch {
+                throw .configuration("cannot read private key file \(keyFile) (expected an unencrypted PEM key)")
+            }
+        }
         self.trustHint = trustHint
         // Without a system bundle, swift-nio-ssl fails every handshake with an empty error stack.
         let systemBundle = systemTrustStores.contains { FileManager.default.fileExists(atPath: $0) }

@@ -473,8 +473,13 @@ final class SimulatedARM: Sendable {
             byOperation[operation.rawValue, default: [:]][entry.status.map(String.init) ?? "dropped", default: 0] += 1
         }
         let arm = state.log.filter { $0.operation?.isARM == true && $0.operation != .simulatorStatistics }
+        // Every Run and Cancel in order, so a test outside the process can check that no slot was run twice.
+        let writes = state.log.filter { $0.operation == .run || $0.operation == .cancel }.map { entry -> JSON in
+            .object(["operation": .string(entry.operation?.rawValue ?? ""), "template": .string(entry.template ?? ""),
+                     "at": .string(Self.timestamp(entry.at)), "status": entry.status.map(JSON.int) ?? .null])
+        }
         return .json(200, ["arm_requests": .int(arm.count), "throttled": .int(arm.filter { $0.status == 429 }.count),
-                           "by_operation": .object(byOperation.mapValues { .object($0.mapValues(JSON.int)) })])
+                           "by_operation": .object(byOperation.mapValues { .object($0.mapValues(JSON.int)) }), "writes": .array(writes)])
     }
 
     // MARK: Identity

@@ -89,9 +89,9 @@ struct Demo: AsyncParsableCommand {
                 try await ControlServer(path: config.control.socket, operatorsGroup: config.control.operatorsGroup,
                                         service: ControlAdapter(orchestrator: orchestrator)) { _, _ in }.run()
             }
-            group.addTask { await withTaskGroup(of: Void.self) { reporting.run(orchestrator, in: &$0) } }
+            group.addTask { await withTaskGroup(of: Void.self) { reporting.run({ (orchestrator, true) }, in: &$0) } }
             try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
-            let scrape = String(decoding: await reporting.render(orchestrator), as: UTF8.self)
+            let scrape = String(decoding: await reporting.render({ (orchestrator, true) }), as: UTF8.self)
             print("\nfrom the metrics scrape (GET /metrics):")
             for line in scrape.split(separator: "\n").filter({ line in
                 ["imagebuildd_runs_total{", "imagebuildd_schedule_stale{", "imagebuildd_schedule_last_success"].contains { line.hasPrefix($0) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AzureClient
+import EtcdStore
 import FoundationEssentials
 import JobJournal
 import Logging
@@ -50,28 +51,49 @@ struct Run: AsyncParsableCommand {
             Terminal.failure("\(config): \(error)")
         }
         let reporting: Reporting
+        let leaderStore = LeaderStore()
+        let record: (@Sendable (JournalEvent) async throws -> Void)? = if loaded.cluster == nil { nil } else {
+            { [clock] event in try await leaderStore.append(event, at: clock.now()) }
+        }
         // Webhooks get their own connections (and no azure.ca_file): they go to the team's chat, not to ARM.
         let webhookTransport: AsyncHTTPTransport
         do {
             webhookTransport = try AsyncHTTPTransport(trustHint: "the webhook's certificate must chain to a CA in the system bundle (ca-certificates)")
             reporting = try Reporting(config: loaded, journal: journal, client: client, transport: webhookTransport, clock: clock,
-                                      logger: logger, environment: environment)
+                                      logger: logger, environment: environment,
+                                      record: record)
         } catch {
             try? await transport.shutdown()
             Terminal.failure("\(config): \(error)")
         }
-        let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
-        let service = DaemonService(orchestrator: orchestrator, configFile: config, logger: logger, notifier: notifier, reporting: reporting)
+        var transports: [AsyncHTTPTransport] = [transport, webhookTransport]
+        let service: any Service
+        if let cluster = loaded.cluster {
+            let etcd: EtcdClient
+            do {
+                let etcdTransport = try AsyncHTTPTransport(caFile: cluster.caFile, trustHint: "set cluster.etcd.ca_file to the PEM file of etcd's CA",
+                                                           clientCertificate: cluster.certFile.flatMap { cert in cluster.keyFile.map { (cert, $0) } })
+                transports.append(etcdTransport)
+                etcd = try ClusterWiring.client(cluster, transport: etcdTransport, environment: environment)
+            } catch {
+                for transport in transports { try? await transport.shutdown() }
+                Terminal.failure("\(config): cluster.etcd: \(error)")
+            }
+            service = ClusterService(settings: cluster, initialConfig: loaded, configFile: config, journal: journal, etcd: etcd, client: client,
+                                     clock: clock, logger: logger, notifier: notifier, reporting: reporting, node: ClusterNode(node: cluster.nodeName, clock: clock),
+                                     leaderStore: leaderStore)
+        } else {
+            let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
+            service = DaemonService(orchestrator: orchestrator, journal: journal, configFile: config, logger: logger, notifier: notifier, reporting: reporting)
+        }
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         do {
             try await group.run()
         } catch {
-            try? await transport.shutdown()
-            try? await webhookTransport.shutdown()
+            for transport in transports { try? await transport.shutdown() }
             Terminal.failure("\(error)")
         }
-        try? await transport.shutdown()
-        try? await webhookTransport.shutdown()
+        for transport in transports { try? await transport.shutdown() }
     }
 }

@@ -9,7 +9,8 @@ public enum ControlInterface {
         # Operator control of imagebuildd: what it does, run a schedule now, pause, resume, cancel.
         interface io.imagebuildd.Control
 
-        type Daemon (ready: bool, pid: int, started_at: string, uptime_seconds: int, role: string, status_line: string, now: string)
+        type Daemon (ready: bool, pid: int, started_at: string, uptime_seconds: int, role: string, status_line: string, now: string,
+                     node: ?string, leader: ?string)
         type Build (slot: string, manual: bool, phase: string, run_state: ?string, run_substate: ?string,
                     started_at: ?string, elapsed_seconds: ?int, timeout_seconds: ?int)
         type Pause (since: string, until: ?string, reason: ?string, by: string)
@@ -32,6 +33,8 @@ public enum ControlInterface {
         error PermissionDenied (method: string, uid: int)
         error NothingToCancel (schedule: string)
         error InvalidParameter (parameter: string, message: string)
+        # Cluster mode: mutating methods go to the leader's socket.
+        error NotLeader (node: string, leader: ?string)
         """
 
     /// `org.varlink.service`: every Varlink service answers these.
@@ -79,13 +82,19 @@ public struct DaemonView: Codable, Sendable, Equatable {
     public var pid: Int32
     public var startedAt: String
     public var uptimeSeconds: Int
-    /// `single` today; `leader` or `standby` in cluster mode.
+    /// `single`; `leader` or `standby` in cluster mode.
     public var role: String
     public var statusLine: String
     /// The daemon's clock (which a test or the demo may run faster): relative times count from it.
     public var now: String
+    /// Cluster mode: this node's name, and the leader's as this node last read it.
+    public var node: String?
+    public var leader: String?
 
-    public init(ready: Bool, pid: Int32, startedAt: String, uptimeSeconds: Int, role: String, statusLine: String, now: String) {
+    public init(ready: Bool, pid: Int32, startedAt: String, uptimeSeconds: Int, role: String, statusLine: String, now: String,
+                node: String? = nil, leader: String? = nil) {
+        self.node = node
+        self.leader = leader
         self.now = now
         self.ready = ready
         self.pid = pid
@@ -304,9 +313,13 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
         public var parameter: String?
         public var message: String?
         public var interface: String?
+        public var node: String?
+        public var leader: String?
 
         public init(schedule: String? = nil, known: [String]? = nil, method: String? = nil, uid: Int? = nil,
-                    parameter: String? = nil, message: String? = nil, interface: String? = nil) {
+                    parameter: String? = nil, message: String? = nil, interface: String? = nil, node: String? = nil, leader: String? = nil) {
+            self.node = node
+            self.leader = leader
             self.schedule = schedule
             self.known = known
             self.method = method
@@ -326,6 +339,10 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
         ControlError("\(ControlInterface.name).UnknownSchedule", Parameters(schedule: schedule, known: known))
     }
 
+    public static func notLeader(node: String, leader: String?) -> ControlError {
+        ControlError("\(ControlInterface.name).NotLeader", Parameters(node: node, leader: leader))
+    }
+
     public static func invalidParameter(_ parameter: String, _ message: String) -> ControlError {
         ControlError("\(ControlInterface.name).InvalidParameter", Parameters(parameter: parameter, message: message))
     }
@@ -338,6 +355,8 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
             return "unknown schedule \"\(p.schedule ?? "")\"; known: \((p.known ?? []).joined(separator: ", "))"
         case "\(ControlInterface.name).PermissionDenied":
             return "permission denied: \(p.method ?? "this method") needs root or membership in the operators group (uid \(p.uid ?? -1))"
+        case "\(ControlInterface.name).NotLeader":
+            return "\(p.node ?? "this node") is a standby; " + (p.leader.map { "ask the leader, \($0)" } ?? "no node leads right now (etcd unreachable or an election under way)")
         case "\(ControlInterface.name).NothingToCancel":
             return "schedule \"\(p.schedule ?? "")\" has no running build to cancel"
         case "\(ControlInterface.name).InvalidParameter", "org.varlink.service.InvalidParameter":

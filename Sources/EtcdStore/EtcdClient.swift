@@ -38,6 +38,10 @@ public enum EtcdOperation: Sendable {
     case get(String)
     case put(String, [UInt8], lease: Int64 = 0)
     case delete(String)
+    /// Every key that starts with the prefix.
+    case deletePrefix(String)
+    /// Every key from `from` up to, not including, `to`.
+    case deleteRange(from: String, to: String)
 
     var wire: Wire.RequestOp {
         switch self {
@@ -45,6 +49,11 @@ public enum EtcdOperation: Sendable {
         case .put(let key, let value, let lease):
             Wire.RequestOp(request_put: .init(key: Wire.base64(Array(key.utf8)), value: Wire.base64(value), lease: lease == 0 ? nil : String(lease)))
         case .delete(let key): Wire.RequestOp(request_delete_range: .init(key: Wire.base64(Array(key.utf8))))
+        case .deletePrefix(let prefix):
+            Wire.RequestOp(request_delete_range: .init(key: Wire.base64(Array(prefix.utf8)),
+                                                       range_end: Wire.base64(EtcdClient.prefixEnd(Array(prefix.utf8)))))
+        case .deleteRange(let from, let to):
+            Wire.RequestOp(request_delete_range: .init(key: Wire.base64(Array(from.utf8)), range_end: Wire.base64(Array(to.utf8))))
         }
     }
 }

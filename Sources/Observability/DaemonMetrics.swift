@@ -24,6 +24,8 @@ public final class DaemonMetrics: Sendable {
         public var notificationsDelivered: [String: Int] = [:]
         public var notificationsAbandoned: [String: Int] = [:]
         public var notificationsPending = 0
+        /// Whether this node schedules: always in single-node mode, while it leads in cluster mode.
+        public var leader = true
 
         public init() {}
     }
@@ -62,6 +64,7 @@ public final class DaemonMetrics: Sendable {
 
     private let state = Mutex(State())
     private let buildsRunning: Gauge
+    private let leader: Gauge
     private let slotsWaiting: Gauge
     private let armThrottled: Counter
     private let tokenRefreshes: Counter
@@ -75,6 +78,8 @@ public final class DaemonMetrics: Sendable {
         .map { .microseconds($0) }
 
     public init() {
+        leader = registry.makeGauge(name: "imagebuildd_leader",
+                                    help: "1 while this node schedules (single-node: always; cluster mode: while it leads), else 0.")
         buildsRunning = registry.makeGauge(name: "imagebuildd_builds_running", help: "Runs holding a build in Azure, or about to.")
         slotsWaiting = registry.makeGauge(name: "imagebuildd_slots_waiting", help: "Slots waiting for max_concurrent_builds capacity.")
         armThrottled = registry.makeCounter(name: "imagebuildd_arm_throttled_total", help: "ARM requests answered 429 Too Many Requests.")
@@ -109,6 +114,7 @@ public final class DaemonMetrics: Sendable {
     /// Brings every series up to date from the orchestrator's facts and the process's counters.
     public func refresh(schedules: [Orchestrator.ScheduleMetrics], running: Int, waiting: Int, inputs: Inputs) {
         buildsRunning.set(Double(running))
+        leader.set(to: inputs.leader ? 1.0 : 0.0)
         slotsWaiting.set(Double(waiting))
         notificationsPending.set(Double(inputs.notificationsPending))
         process.refresh()

@@ -13,7 +13,8 @@ import Scheduler
 /// is ready; `run()` then owns one task group holding the slot timer, the watchdog and one task per
 /// run with work in flight. Cancelling `run()` cancels and awaits them all; builds go on in Azure.
 public actor Orchestrator {
-    public nonisolated let journal: Journal
+    /// Where facts become durable: the journal, or the cluster's fenced store.
+    public nonisolated let journal: any RunStore
     /// Tests on a manual clock wait on it for every task to be waiting on the clock.
     nonisolated let activity: ActivityGauge?
     let client: any TemplateOperations
@@ -53,8 +54,12 @@ public actor Orchestrator {
         case watchdog
     }
 
-    public init(config: DaemonConfig, journal: Journal, client: any TemplateOperations, clock: any DaemonClock, logger: Logger,
-                activity: ActivityGauge? = nil) {
+    /// Asked before every Run and Cancel: in cluster mode, whether this node still surely leads.
+    private let armWritesAllowed: @Sendable () async -> Bool
+
+    public init(config: DaemonConfig, journal: any RunStore, client: any TemplateOperations, clock: any DaemonClock, logger: Logger,
+                activity: ActivityGauge? = nil, armWritesAllowed: @escaping @Sendable () async -> Bool = { true }) {
+        self.armWritesAllowed = armWritesAllowed
         self.config = config
         self.activity = activity
         startedAt = clock.now()
@@ -400,7 +405,17 @@ public actor Orchestrator {
                 // A test's manual clock, which shares the activity gauge, counts the task idle while it sleeps.
                 do { try await clock.sleep(until: at) } catch { return }
                 event = .wake
-            case .readTemplate, .callRun, .poll, .callCancel, .listOutputs:
+            case .callRun, .callCancel:
+                guard let target else { return }
+                // The fact before this call was fenced, but the process may have stalled since: a
+                // node that cannot be sure it still leads makes no ARM write.
+                guard await armWritesAllowed() else {
+                    fail(LeadershipLost())
+                    return
+                }
+                guard generations[key] == generation, failure == nil, !Task.isCancelled else { return }
+                event = await call(effect, key: key, target: target.templateID)
+            case .readTemplate, .poll, .listOutputs:
                 guard let target else { return }
                 event = await call(effect, key: key, target: target.templateID)
             }
@@ -703,10 +718,20 @@ public actor Orchestrator {
     private func fail(_ error: any Error) {
         guard failure == nil else { return }
         failure = error
-        logger.critical("journal write failed; stopping: \(error)")
+        if error is any EndsLeadership {
+            logger.warning("\(error); stopping this node's scheduling")
+        } else {
+            logger.critical("journal write failed; stopping: \(error)")
+        }
         fatalHandler(error)
         spawner.finish()
     }
+}
+
+/// This node can no longer be sure it leads the cluster; it stops before any ARM write.
+public struct LeadershipLost: EndsLeadership, CustomStringConvertible, Sendable {
+    public init() {}
+    public var description: String { "leadership lost (lease not renewed in time, or another node leads)" }
 }
 
 /// The ARM operations the orchestrator uses; `ImageTemplatesClient` in production, doubles in tests.

@@ -7,16 +7,48 @@ import Orchestration
 import RunLifecycle
 import Scheduler
 
-/// The control interface served by the running orchestrator.
+/// The control interface: served by the orchestrator, and in cluster mode by whichever this node
+/// runs while it leads; a standby answers `status` itself and refuses changes with `NotLeader`.
 struct ControlAdapter: ControlService {
-    let orchestrator: Orchestrator
     let pid = getpid()
+    private let single: Orchestrator?
+    private let cluster: ClusterNode?
+
+    init(orchestrator: Orchestrator) {
+        single = orchestrator
+        cluster = nil
+    }
+
+    init(cluster: ClusterNode) {
+        single = nil
+        self.cluster = cluster
+    }
+
+    /// The orchestrator that may act on a request now.
+    private func acting() async throws(ControlError) -> Orchestrator {
+        if let single { return single }
+        guard let cluster else { throw .notLeader(node: "?", leader: nil) }
+        let view = await cluster.view()
+        guard let orchestrator = view.orchestrator else { throw .notLeader(node: view.node, leader: view.leader) }
+        return orchestrator
+    }
 
     func status() async -> StatusReply {
+        let view = await cluster?.view()
+        guard let orchestrator = single ?? view?.orchestrator else {
+            let now = view?.now ?? Date()
+            let started = view?.startedAt ?? now
+            let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
+                                    role: "standby", statusLine: view?.statusLine ?? "standby", now: RFC3339.string(now),
+                                    node: view?.node, leader: view?.leader)
+            return StatusReply(daemon: daemon, schedules: [])
+        }
         let now = await orchestrator.now()
-        let started = orchestrator.startedAt
+        let started = view?.startedAt ?? orchestrator.startedAt
+        let line = await orchestrator.statusLine()
         let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
-                                role: "single", statusLine: await orchestrator.statusLine(), now: RFC3339.string(now))
+                                role: view == nil ? "single" : "leader", statusLine: view == nil ? line : "leader; " + line, now: RFC3339.string(now),
+                                node: view?.node, leader: view?.node)
         let schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: now) }
         return StatusReply(daemon: daemon, schedules: schedules)
     }
@@ -27,6 +59,7 @@ struct ControlAdapter: ControlService {
             guard let policy = OverlapPolicy(rawValue: text) else { throw .invalidParameter("overlap", "\"\(text)\" is not one of skip, queue, replace") }
             overlap = policy
         }
+        let orchestrator = try await acting()
         do {
             let (key, decision) = try await orchestrator.trigger(parameters.schedule, reason: parameters.reason, overlap: overlap,
                                                                  requestID: parameters.requestId, by: peer.description)
@@ -42,11 +75,13 @@ struct ControlAdapter: ControlService {
             guard let date = RFC3339.parse(text) else { throw .invalidParameter("until", "\"\(text)\" is not an RFC 3339 time") }
             until = date
         }
+        let orchestrator = try await acting()
         let pause = try await Self.durably { try await orchestrator.pause(parameters.schedule, until: until, reason: parameters.reason, by: peer.description) }
         return PauseReply(schedule: parameters.schedule, pause: StatusView.pause(pause))
     }
 
     func resume(_ parameters: ResumeParameters, by peer: Peer) async throws(ControlError) -> ResumeReply {
+        let orchestrator = try await acting()
         let wasPaused = try await Self.durably { try await orchestrator.resume(parameters.schedule, by: peer.description) }
         return ResumeReply(schedule: parameters.schedule, wasPaused: wasPaused)
     }
@@ -63,6 +98,7 @@ struct ControlAdapter: ControlService {
     }
 
     func cancel(_ parameters: CancelParameters, by peer: Peer) async throws(ControlError) -> CancelReply {
+        let orchestrator = try await acting()
         do {
             let key = try await orchestrator.cancel(parameters.schedule, reason: parameters.reason, by: peer.description)
             return CancelReply(schedule: key.schedule, slot: RFC3339.string(key.slot))

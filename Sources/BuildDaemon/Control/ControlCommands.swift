@@ -204,7 +204,8 @@ struct EmptyParameters: Codable {}
 enum StatusText {
     static func render(_ reply: StatusReply, now: Date) -> String {
         let d = reply.daemon
-        let head = "imagebuildd: running (pid \(d.pid), \(d.role)), up \(duration(Double(d.uptimeSeconds))); \(d.statusLine)"
+        let role = d.node.map { "\(d.role) \($0)" } ?? d.role
+        let head = "imagebuildd: running (pid \(d.pid), \(role)), up \(duration(Double(d.uptimeSeconds))); \(d.statusLine)"
         return head + "\n" + table(reply.schedules, now: now)
     }
 

@@ -9,6 +9,7 @@ import UnixSignals
 /// The daemon inside a ServiceGroup: recovery and adoption, then reloads on SIGHUP until SIGTERM.
 struct DaemonService: Service {
     let orchestrator: Orchestrator
+    let journal: Journal
     let configFile: String
     let logger: Logger
     let notifier: SystemdNotifier
@@ -47,7 +48,7 @@ struct DaemonService: Service {
                 group.addTask {
                     do { try await orchestrator.run() } catch { continuation.yield(.fatal(error)) }
                 }
-                reporting.run(orchestrator, in: &group)
+                reporting.run({ (orchestrator, true) }, in: &group)
                 let control = await orchestrator.config.control
                 let logger = self.logger
                 group.addTask {
@@ -79,7 +80,7 @@ struct DaemonService: Service {
             notifier.stopping()
             continuation.finish()
         }
-        await orchestrator.journal.close()
+        await journal.close()
         if let fatal { throw fatal }
         logger.notice("stopped; running builds continue in Azure and are adopted at the next start")
     }

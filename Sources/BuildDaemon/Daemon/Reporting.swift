@@ -16,8 +16,10 @@ struct Reporting: Sendable {
     let logger: Logger
 
     /// Reads every webhook secret now, so a missing one stops the start with its source named.
+    /// - Parameter record: where a delivery's outcome becomes durable: the journal, or in cluster mode the leader's store.
     init(config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, transport: any HTTPTransport, clock: any DaemonClock,
-         logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AzureError) {
+         logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
+         record: (@Sendable (JournalEvent) async throws -> Void)? = nil) throws(AzureError) {
         settings = config.metrics
         self.client = client
         self.logger = logger
@@ -30,7 +32,7 @@ struct Reporting: Sendable {
         let webhooks = try Self.webhooks(config.notify, environment: environment)
         dispatcher = WebhookDispatcher(webhooks: webhooks, transport: transport, now: { clock.now() },
                                        sleep: { try await clock.sleep(until: $0) },
-                                       record: { _ = try await journal.append($0, at: clock.now()) }, logger: logger)
+                                       record: record ?? { _ = try await journal.append($0, at: clock.now()) }, logger: logger)
     }
 
     static func webhooks(_ sinks: [NotifySink], environment: [String: String]) throws(AzureError) -> [Webhook] {
@@ -58,18 +60,23 @@ struct Reporting: Sendable {
     }
 
     /// Hands undelivered notifications from before the restart to the dispatcher.
-    func resume(_ journal: Journal) {
+    func resume(_ journal: any RunStore) {
         guard let dispatcher else { return }
         let owed = journal.state.outbox.values.sorted { ($0.queuedAt, $0.key) < ($1.queuedAt, $1.key) }
         if !owed.isEmpty { logger.notice("resuming \(owed.count) undelivered notification\(owed.count == 1 ? "" : "s")") }
         for pending in owed { dispatcher.enqueue(pending) }
     }
 
+    /// Who the metrics describe: the orchestrator while this node schedules (nil on a standby).
+    typealias Source = @Sendable () async -> (orchestrator: Orchestrator?, leader: Bool)
+
     /// The scrape: every series brought up to date, then the exposition.
-    func render(_ orchestrator: Orchestrator) async -> [UInt8] {
+    func render(_ source: Source) async -> [UInt8] {
         guard let metrics else { return [] }
-        let (schedules, running, waiting) = await orchestrator.metricsSnapshot()
+        let (orchestrator, leader) = await source()
+        let (schedules, running, waiting) = await orchestrator?.metricsSnapshot() ?? ([], 0, 0)
         var inputs = DaemonMetrics.Inputs()
+        inputs.leader = leader
         for (operation, codes) in client.answers {
             for (code, count) in codes { inputs.armRequests[.init(operation: operation, code: code)] = count }
         }
@@ -85,12 +92,12 @@ struct Reporting: Sendable {
     }
 
     /// The endpoint, the textfile writer and the dispatcher, each as a task of `group`.
-    func run(_ orchestrator: Orchestrator, in group: inout TaskGroup<Void>) {
+    func run(_ source: @escaping Source, in group: inout TaskGroup<Void>) {
         let logger = self.logger
         let reporting = self
         if let listen = settings.listen {
             group.addTask {
-                let endpoint = MetricsEndpoint(host: listen.host, port: listen.port) { await reporting.render(orchestrator) }
+                let endpoint = MetricsEndpoint(host: listen.host, port: listen.port) { await reporting.render(source) }
                 do {
                     try await endpoint.run { port in
                         logger.notice("metrics on http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(port)/metrics",
@@ -108,7 +115,7 @@ struct Reporting: Sendable {
                 var failing = false
                 while !Task.isCancelled {
                     do {
-                        try exporter.write(await reporting.render(orchestrator))
+                        try exporter.write(await reporting.render(source))
                         if failing { logger.notice("metrics textfile \(path) written again") }
                         failing = false
                     } catch {

@@ -19,6 +19,8 @@ enum MessageID {
         "stale": "e2b8c06f9ff745119195623994e6d906",
         "recovered": "beefa316181046a4a7f8ed7a0735a451",
         "notify-abandoned": "e6a483f0ca3247b2aa7d1025e08baed5",
+        "leadership-gained": "6514515fe587464bbe212727b64cbd69",
+        "leadership-lost": "b57e5436c5f843f49aa3f0258e48918c",
     ]
 }
 

@@ -45,7 +45,7 @@ public struct ConfigLoader {
         guard let root = composed else {
             throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty; expected a mapping with `schedules:`")
         }
-        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules"])
+        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules", "cluster"])
         var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
             ?? "/run/imagebuildd") + "/control.sock")
         if let node = top["control"] {
@@ -57,6 +57,7 @@ public struct ConfigLoader {
         if let node = top["azure"] { azure = try azureSettings(node) }
         let metrics = try top["metrics"].map { n throws(ConfigError) in try metricsSettings(n) } ?? MetricsSettings()
         let notify = try top["notify"].map { n throws(ConfigError) in try notifySinks(n) } ?? []
+        let cluster = try top["cluster"].map { n throws(ConfigError) in try clusterSettings(n) }
         let stateDirectory = try top["state_directory"].map { n throws(ConfigError) in try string(n, "state_directory") }
             ?? environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/imagebuildd"
         var defaults = Defaults()
@@ -87,7 +88,7 @@ public struct ConfigLoader {
             schedules.append(schedule)
         }
         return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, control: control, metrics: metrics, notify: notify,
-                            maxConcurrentBuilds: maxConcurrent, schedules: schedules)
+                            maxConcurrentBuilds: maxConcurrent, schedules: schedules, cluster: cluster)
     }
 
     // MARK: Sections
@@ -221,6 +222,76 @@ public struct ConfigLoader {
             guard metrics.textfileInterval >= .seconds(1) else { throw located(n, "metrics.textfile_interval", "must be at least 1s") }
         }
         return metrics
+    }
+
+    private func clusterSettings(_ node: YAMLNode) throws(ConfigError) -> ClusterSettings {
+        let map = try mapping(node, "cluster", allowed: ["etcd", "prefix", "lease_ttl", "node_name"])
+        guard let etcdNode = map["etcd"] else { throw located(node, "cluster.etcd", "missing; expected a mapping with endpoints") }
+        let etcd = try mapping(etcdNode, "cluster.etcd", allowed: ["endpoints", "ca_file", "cert_file", "key_file", "username",
+                                                                   "password_credential", "password_file", "password_env"])
+        guard let endpointsNode = etcd["endpoints"] else { throw located(etcdNode, "cluster.etcd.endpoints", "missing; expected a list of etcd client URLs") }
+        guard case .sequence(let list) = endpointsNode.kind, !list.isEmpty else {
+            throw located(endpointsNode, "cluster.etcd.endpoints", "expected a non-empty list of etcd client URLs such as https://10.0.0.4:2379")
+        }
+        var endpoints: [URL] = []
+        for item in list {
+            let text = try string(item, "cluster.etcd.endpoints")
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host?.isEmpty == false,
+                  url.path.isEmpty || url.path == "/", url.query == nil, url.user == nil else {
+                throw located(item, "cluster.etcd.endpoints", "\"\(text)\" is not an etcd client URL such as https://10.0.0.4:2379")
+            }
+            endpoints.append(url)
+        }
+        let hostName = environment["IMAGEBUILDD_NODE_NAME"] ?? ProcessInfo.processInfo.hostName
+        var settings = ClusterSettings(endpoints: endpoints, nodeName: hostName)
+        for key in ["ca_file", "cert_file", "key_file"] {
+            guard let n = etcd[key] else { continue }
+            let path = try string(n, "cluster.etcd.\(key)")
+            guard path.hasPrefix("/") else { throw located(n, "cluster.etcd.\(key)", "\"\(path)\" must be an absolute path") }
+            switch key {
+            case "ca_file": settings.caFile = path
+            case "cert_file": settings.certFile = path
+            default: settings.keyFile = path
+            }
+        }
+        if (settings.certFile == nil) != (settings.keyFile == nil) {
+            let given = settings.certFile == nil ? "key_file" : "cert_file"
+            throw located(etcd[given] ?? etcdNode, "cluster.etcd.\(given)", "cert_file and key_file go together")
+        }
+        if let n = etcd["username"] { settings.username = try string(n, "cluster.etcd.username") }
+        let passwords = ["password_credential", "password_file", "password_env"].filter { etcd[$0] != nil }
+        if passwords.count > 1 { throw located(etcd[passwords[1]] ?? etcdNode, "cluster.etcd.\(passwords[1])", "give one of password_credential, password_file, password_env") }
+        if let n = etcd["password_credential"] { settings.password = .systemdCredential(try string(n, "cluster.etcd.password_credential")) }
+        if let n = etcd["password_file"] { settings.password = .file(try string(n, "cluster.etcd.password_file")) }
+        if let n = etcd["password_env"] { settings.password = .environment(try string(n, "cluster.etcd.password_env")) }
+        if settings.username != nil, settings.password == nil {
+            throw located(etcd["username"] ?? etcdNode, "cluster.etcd.username", "needs one of password_credential, password_file, password_env")
+        }
+        if settings.password != nil, settings.username == nil {
+            throw located(etcd[passwords[0]] ?? etcdNode, "cluster.etcd.\(passwords[0])", "a password needs cluster.etcd.username")
+        }
+        if settings.username != nil, settings.certFile != nil {
+            throw located(etcd["username"] ?? etcdNode, "cluster.etcd.username", "give a client certificate or a username, not both")
+        }
+        if let n = map["prefix"] {
+            let prefix = try string(n, "cluster.prefix")
+            guard prefix.hasPrefix("/"), prefix.hasSuffix("/"), prefix.count > 1, prefix.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw located(n, "cluster.prefix", "\"\(prefix)\" must start and end with / and hold printable ASCII, such as /imagebuildd/")
+            }
+            settings.prefix = prefix
+        }
+        if let n = map["lease_ttl"] {
+            settings.leaseTTL = try duration(n, "cluster.lease_ttl")
+            guard settings.leaseTTL >= .seconds(3), settings.leaseTTL <= .seconds(300) else {
+                throw located(n, "cluster.lease_ttl", "must be from 3s to 300s")
+            }
+        }
+        if let n = map["node_name"] { settings.nodeName = try string(n, "cluster.node_name") }
+        guard settings.nodeName.isASCII(count: 1...64, { $0.isASCIIAlphanumeric || "._-".utf8.contains($0) }) else {
+            throw located(map["node_name"] ?? node, "cluster.node_name",
+                          "\"\(settings.nodeName)\" must be 1-64 letters, digits, '.', '_' or '-' (set node_name when the host name is not)")
+        }
+        return settings
     }
 
     private func notifySinks(_ node: YAMLNode) throws(ConfigError) -> [NotifySink] {

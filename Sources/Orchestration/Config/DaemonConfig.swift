@@ -75,6 +75,31 @@ public struct DaemonConfig: Sendable {
     public var notify: [NotifySink]
     public var maxConcurrentBuilds: Int
     public var schedules: [ScheduleConfig]
+    /// Cluster mode; nil: single-node on the local journal.
+    public var cluster: ClusterSettings?
+}
+
+/// `cluster:`: several daemons, one leader, the run state in etcd.
+public struct ClusterSettings: Sendable, Equatable {
+    /// etcd members' client URLs (http:// or https://).
+    public var endpoints: [URL]
+    public var caFile: String?
+    /// A client certificate and its key (PEM), for etcd's `--client-cert-auth`.
+    public var certFile: String?
+    public var keyFile: String?
+    public var username: String?
+    /// Where the password comes from; never the password itself.
+    public var password: SecretSource?
+    /// Every key the cluster writes starts with it; ends in `/`.
+    public var prefix = "/imagebuildd/"
+    public var leaseTTL = Duration.seconds(10)
+    /// This node's name in the leader key and in status; the host name unless given.
+    public var nodeName: String
+
+    public static func == (a: ClusterSettings, b: ClusterSettings) -> Bool {
+        (a.endpoints, a.caFile, a.certFile, a.keyFile, a.username) == (b.endpoints, b.caFile, b.certFile, b.keyFile, b.username)
+            && (a.password?.description, a.prefix, a.leaseTTL, a.nodeName) == (b.password?.description, b.prefix, b.leaseTTL, b.nodeName)
+    }
 }
 
 extension Duration {
