@@ -1,14 +1,24 @@
 import ArgumentParser
+import AzureClient
+import EtcdStore
 import FoundationEssentials
 import Orchestration
 import JobJournal
 
-/// `imagebuildd history`: recent runs from the journal, read-only (safe while the daemon runs).
-struct History: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List recent runs from the journal, newest first.")
+/// `imagebuildd history`: recent runs from the journal, or in cluster mode from etcd; read-only
+/// (safe while the daemon runs).
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recent runs from the journal, newest first.",
+        discussion: "In cluster mode (the config has cluster:) the runs are the cluster's, read from etcd; --local reads this node's own journal instead. Without --config and --state-dir, /etc/imagebuildd/config.yaml is used when it is readable.")
 
-    @Option(help: "The YAML config file (for its state directory).")
+    static let defaultConfig = "/etc/imagebuildd/config.yaml"
+
+    @Option(help: "The YAML config file (for its state directory, or its cluster).")
     var config: String?
+
+    @Flag(help: "In cluster mode, this node's own journal rather than the cluster's state.")
+    var local = false
 
     @Option(name: .customLong("state-dir"), help: "The state directory (default: from --config, else $STATE_DIRECTORY, else /var/lib/imagebuildd).")
     var stateDirectory: String?
@@ -19,17 +29,26 @@ struct History: ParsableCommand {
     @Flag(help: "A JSON array of runs (the documented contract).")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         var directory = stateDirectory
-        if directory == nil, let config {
-            do { directory = try ConfigLoader(file: config).load().stateDirectory } catch { Terminal.failure("\(error)") }
+        var loaded: DaemonConfig?
+        let file = config ?? (stateDirectory == nil && FileManager.default.isReadableFile(atPath: Self.defaultConfig) ? Self.defaultConfig : nil)
+        if directory == nil, let file {
+            do { loaded = try ConfigLoader(file: file).load() } catch { Terminal.failure("\(error)") }
+            directory = loaded?.stateDirectory
         }
         let base = directory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "/var/lib/imagebuildd"
         let state: JournalState
-        do {
-            state = try JournalInspection.verify(directory: base + "/journal", historyLimit: 1000).state
-        } catch {
-            Terminal.fail(error, directory: base + "/journal")
+        var source = "\(base)/journal"
+        if let cluster = loaded?.cluster, !local {
+            state = await Self.clusterState(cluster, file: file ?? "")
+            source = "the cluster's state (etcd, \(cluster.prefix))"
+        } else {
+            do {
+                state = try JournalInspection.verify(directory: base + "/journal", historyLimit: 1000).state
+            } catch {
+                Terminal.fail(error, directory: base + "/journal")
+            }
         }
         var runs = Array(state.openRuns.values) + state.history.values.joined()
         if let schedule { runs = runs.filter { $0.key.schedule == schedule } }
@@ -37,8 +56,31 @@ struct History: ParsableCommand {
         if json {
             print(HistoryJSON.array(runs))
         } else {
-            if runs.isEmpty { print("no runs recorded in \(base)/journal") }
+            if runs.isEmpty { print("no runs recorded in \(source)") }
             for line in HistoryText.lines(runs) { print(line) }
+        }
+    }
+}
+
+extension History {
+    /// The cluster's run state as etcd holds it now.
+    static func clusterState(_ settings: ClusterSettings, file: String) async -> JournalState {
+        let transport: AsyncHTTPTransport
+        let client: EtcdClient
+        do {
+            transport = try AsyncHTTPTransport(caFile: settings.caFile, trustHint: "set cluster.etcd.ca_file to the PEM file of etcd's CA",
+                                               clientCertificate: settings.certFile.flatMap { cert in settings.keyFile.map { (cert, $0) } })
+            client = try ClusterWiring.client(settings, transport: transport, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            Terminal.failure("\(file): cluster.etcd: \(error)")
+        }
+        do {
+            let loaded = try await ClusterRunStore.load(client: client, keys: ClusterKeys(prefix: settings.prefix), historyLimit: 1000)
+            try? await transport.shutdown()
+            return loaded.state
+        } catch {
+            try? await transport.shutdown()
+            Terminal.failure("reading the cluster's state: \(error)")
         }
     }
 }
