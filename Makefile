@@ -2,7 +2,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libsystemd-dev pkg-config
 
-.PHONY: deps demo test sim bench fuzz build release install deb e2e clean
+.PHONY: deps demo test sim bench fuzz build release install deb e2e ha-soak clean
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -37,6 +37,14 @@ test: deps
 	$(SWIFT) test --skip-build --skip BuildDaemonTests
 	$(SWIFT) test --skip-build --filter BuildDaemonTests
 	scripts/sdk-check.sh
+	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills 20
+
+# Cluster mode under fire for longer: KILLS leader SIGKILLs (default 300), SIGSTOP, quorum loss;
+# the figures go to .build/ha-soak.json (SEED=S replays one run's choices).
+ha-soak: deps
+	$(SWIFT) build
+	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills $(or $(KILLS),300) \
+		$(if $(SEED),--seed $(SEED)) --out .build/ha-soak.json
 
 # More seeded histories of the run lifecycle than `make test` runs (SEEDS=100000; SEED=S replays one).
 sim: deps
@@ -63,6 +71,7 @@ install: release
 	install -D -m 0644 packaging/systemd/imagebuildd.catalog "$(DESTDIR)/usr/lib/systemd/catalog/imagebuildd.catalog"
 	install -D -m 0644 packaging/systemd/imagebuildd.sysusers "$(DESTDIR)/usr/lib/sysusers.d/imagebuildd.conf"
 	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
+	install -D -m 0644 packaging/systemd/cluster.yaml "$(DESTDIR)/etc/imagebuildd/cluster.yaml.example"
 	install -D -m 0644 packaging/prometheus/imagebuildd.rules.yml "$(DESTDIR)$(PREFIX)/share/imagebuildd/prometheus/imagebuildd.rules.yml"
 	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemd-sysusers 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 

@@ -25,6 +25,7 @@ sed 's|/usr/local/bin/imagebuildd|/usr/bin/imagebuildd|g' packaging/systemd/imag
 install -m 0644 packaging/systemd/imagebuildd.catalog "$root/usr/lib/systemd/catalog/imagebuildd.catalog"
 install -m 0644 packaging/systemd/imagebuildd.sysusers "$root/usr/lib/sysusers.d/imagebuildd.conf"
 install -m 0644 packaging/systemd/config.yaml "$root/usr/share/doc/imagebuildd/examples/config.yaml"
+install -m 0644 packaging/systemd/cluster.yaml "$root/usr/share/doc/imagebuildd/examples/cluster.yaml"
 install -m 0644 packaging/prometheus/imagebuildd.rules.yml "$root/usr/share/doc/imagebuildd/examples/imagebuildd.rules.yml"
 install -m 0644 packaging/debian/copyright "$root/usr/share/doc/imagebuildd/copyright"
 install -D -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/imagebuildd"

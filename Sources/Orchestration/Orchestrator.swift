@@ -332,8 +332,7 @@ public actor Orchestrator {
         _ = try schedule(named: name)
         let now = clock.now()
         let fact = table.pause(name, until: until, reason: reason, by: by, now: now)
-        try await announce(fact, now: now)
-        try await record(fact, at: now)
+        try await durably(fact, now: now)
         logger.notice("schedule paused by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "paused", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
@@ -345,8 +344,7 @@ public actor Orchestrator {
         _ = try schedule(named: name)
         guard let fact = table.resume(name, by: by) else { return false }
         let now = clock.now()
-        try await announce(fact, now: now)
-        try await record(fact, at: now)
+        try await durably(fact, now: now)
         logger.notice("schedule resumed by \(by)", metadata: ["SCHEDULE": "\(name)", "EVENT": "resumed", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
         return true
@@ -360,6 +358,19 @@ public actor Orchestrator {
                        metadata: ["SCHEDULE": "\(name)", "EVENT": "operator-cancel", "REQUESTED_BY": "\(by)"])
         dispatch([work], own: nil)
         return work.key
+    }
+
+    /// An operator's fact, durable before the reply. The table already holds it: if the store lost
+    /// leadership meanwhile, this term ends (the next one reads the store again) rather than act
+    /// on a pause or resume nobody else will see.
+    private func durably(_ fact: JournalEvent, now: Date) async throws {
+        do {
+            try await announce(fact, now: now)
+            try await record(fact, at: now)
+        } catch {
+            if error is any EndsLeadership { fail(error) }
+            throw error
+        }
     }
 
     private func schedule(named name: String) throws(ControlFailure) -> ScheduleConfig {

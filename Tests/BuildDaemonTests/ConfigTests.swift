@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 import Testing
 
 /// `imagebuildd check-config` and `next --config` on good and bad files, through the real binary.
@@ -65,6 +66,44 @@ import Testing
         let result = try await imagebuildd("check-config", "--config", path)
         #expect(result.status == .exited(1))
         #expect(result.stderr.contains(path + ":12:14: schedules[0].cron:") && result.stderr.contains("\"25\": out of range"), "\(result.stderr)")
+    }
+
+    @Test func theShippedExamplesTogetherAreAValidClusterConfig() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let example = try String(contentsOfFile: root + "/packaging/systemd/config.yaml", encoding: .utf8)
+        let cluster = try String(contentsOfFile: root + "/packaging/systemd/cluster.yaml", encoding: .utf8)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/config.yaml"
+        try Data((example + "\n" + cluster).utf8).write(to: URL(fileURLWithPath: path))
+        // As under the shipped unit: the client secret is a systemd credential.
+        try Data("not-a-real-secret\n".utf8).write(to: URL(fileURLWithPath: directory + "/client-secret"))
+        let result = try await Subprocess.run(.path(binary), arguments: ["check-config", "--config", path],
+                                              environment: .inherit.updating(["CREDENTIALS_DIRECTORY": directory, "STATE_DIRECTORY": nil]),
+                                              output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        #expect(result.terminationStatus == .exited(0), "\(result.standardError)")
+    }
+
+    @Test(arguments: [
+        ("cluster: {}", "1:10: cluster.etcd: missing"),
+        ("cluster: { etcd: { endpoints: [] } }", "1:31: cluster.etcd.endpoints: expected a non-empty list"),
+        ("cluster: { etcd: { endpoints: [etcd-1:2379] } }", "1:32: cluster.etcd.endpoints: \"etcd-1:2379\" is not an etcd client URL"),
+        ("cluster: { etcd: { endpoints: [http://e:2379], cert_file: /c.pem } }", "1:59: cluster.etcd.cert_file: cert_file and key_file go together"),
+        ("cluster: { etcd: { endpoints: [http://e:2379], username: u } }", "1:58: cluster.etcd.username: needs one of password_credential"),
+        ("cluster: { etcd: { endpoints: [http://e:2379], password_env: P } }", "1:62: cluster.etcd.password_env: a password needs cluster.etcd.username"),
+        ("cluster: { etcd: { endpoints: [http://e:2379] }, lease_ttl: 1s }", "1:61: cluster.lease_ttl: must be from 3s to 300s"),
+        ("cluster: { etcd: { endpoints: [http://e:2379] }, prefix: imagebuildd }", "1:58: cluster.prefix: \"imagebuildd\" must start and end with /"),
+        ("cluster: { etcd: { endpoints: [http://e:2379] }, node_name: \"a b\" }", "1:61: cluster.node_name: \"a b\" must be 1-64 letters"),
+        ("cluster: { etcd: { endpoints: [http://e:2379], ca: x } }", "1:48: cluster.etcd.ca: unknown key"),
+    ])
+    func clusterMistakesAreLocated(line: String, expected: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/config.yaml"
+        try Data((line + "\n" + Self.schedule).utf8).write(to: URL(fileURLWithPath: path))
+        let result = try await imagebuildd("check-config", "--config", path)
+        #expect(result.status == .exited(1))
+        #expect(result.stderr.contains(path + ":" + expected), "\(result.stderr)")
     }
 
     @Test func structuralMistakes() async throws {
