@@ -28,7 +28,7 @@ public enum LeadershipRole: Sendable, Equatable {
     case leader(revision: Int64)
 }
 
-/// One node's campaign for a leader key: an etcd lease kept alive at ttl/3, a create-if-absent
+/// One node's campaign for a leader key: an etcd lease kept alive at ttl/3 (2 s at most), a create-if-absent
 /// transaction that puts the key under that lease, and a watch (by polling) of the key while another
 /// node holds it. `fence()` is what a writer asks before each ARM write: it answers only while
 /// the lease is certainly alive by the monotonic clock.
@@ -61,9 +61,13 @@ public actor LeaderElection {
     public func run() async {
         while !Task.isCancelled {
             await step()
-            try? await Task.sleep(for: guardRule.ttl / 3)
+            try? await Task.sleep(for: round)
         }
     }
+
+    /// How often a node renews and reads the key: ttl/3, and at most 2 s, so a standby notices a
+    /// vanished key within 2 s whatever the ttl (failover stays under ttl + 5 s for long ttls too).
+    public nonisolated var round: Duration { min(guardRule.ttl / 3, .seconds(2)) }
 
     /// Gives the key up at once (revoking the lease deletes it), so a standby takes over without
     /// waiting for the ttl. For a graceful stop.

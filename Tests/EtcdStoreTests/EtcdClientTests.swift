@@ -140,3 +140,45 @@ extension EtcdTests {
     }
 }
 }
+
+/// etcd with `--client-cert-auth` over TLS: the client certificate is what lets the daemon in, and
+/// the server's certificate is verified against the configured CA.
+extension EtcdTests {
+@Suite struct EtcdTLSTests {
+    @Test func aClientCertificateOpensTheDoorAndTheServerIsVerified() async throws {
+        let certificates = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-tls-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: certificates) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let generate = Process()
+        generate.executableURL = root.appendingPathComponent("scripts/gen-test-ca.sh")
+        generate.arguments = [certificates.path]
+        try generate.run()
+        generate.waitUntilExit()
+        try #require(generate.terminationStatus == 0)
+        let cluster = try EtcdCluster(size: 1, tls: certificates)
+        let file = { (name: String) in certificates.appendingPathComponent(name).path }
+
+        let trusted = try AsyncHTTPTransport(caFile: file("ca.pem"), connectTimeout: .seconds(2), clientCertificate: (file("client.pem"), file("client-key.pem")))
+        // The same CA, no client certificate: etcd refuses the handshake.
+        let anonymous = try AsyncHTTPTransport(caFile: file("ca.pem"), connectTimeout: .seconds(2))
+        // A client certificate but not etcd's CA: the server is not trusted, and the error says what to set.
+        let untrusting = try AsyncHTTPTransport(connectTimeout: .seconds(2), trustHint: "set cluster.etcd.ca_file",
+                                                clientCertificate: (file("client.pem"), file("client-key.pem")))
+        do {
+            let client = EtcdClient(endpoints: cluster.endpoints, transport: trusted, timeout: .seconds(5))
+            try await client.put("/tls/k", Array("v".utf8))
+            #expect(try await client.get("/tls/k")?.value == Array("v".utf8))
+            await #expect(throws: EtcdError.self) { _ = try await EtcdClient(endpoints: cluster.endpoints, transport: anonymous, timeout: .seconds(5)).get("/tls/k") }
+            do {
+                _ = try await EtcdClient(endpoints: cluster.endpoints, transport: untrusting, timeout: .seconds(5)).get("/tls/k")
+                Issue.record("an untrusted etcd server was accepted")
+            } catch {
+                #expect("\(error)".contains("cluster.etcd.ca_file"), "\(error)")
+            }
+        } catch {
+            Issue.record("\(error)")
+        }
+        for transport in [trusted, anonymous, untrusting] { try await transport.shutdown() }
+    }
+}
+}

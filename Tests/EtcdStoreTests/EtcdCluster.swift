@@ -9,18 +9,23 @@ final class EtcdCluster {
         let name: String
         let clientPort: Int
         let peerPort: Int
-        var clientURL: URL { URL(string: "http://127.0.0.1:\(clientPort)")! }
+        let tls: Bool
+        var clientURL: URL { URL(string: "\(tls ? "https" : "http")://127.0.0.1:\(clientPort)")! }
         var peerURL: String { "http://127.0.0.1:\(peerPort)" }
     }
 
     let members: [Member]
     let directory: URL
+    /// With TLS: the directory of scripts/gen-test-ca.sh's CA, server and client certificates.
+    let tls: URL?
     private var processes: [String: Process] = [:]
 
-    init(size: Int) throws {
+    /// `tls`: serve clients over https only, and require a client certificate signed by the same CA.
+    init(size: Int, tls: URL? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
+        self.tls = tls
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        members = (0..<size).map { Member(name: "m\($0)", clientPort: freePort(), peerPort: freePort()) }
+        members = (0..<size).map { Member(name: "m\($0)", clientPort: freePort(), peerPort: freePort(), tls: tls != nil) }
         for member in members { try start(member.name) }
         try waitUntilHealthy(members.map(\.name))
     }
@@ -41,6 +46,10 @@ final class EtcdCluster {
             // 2-core machine running the rest of the tests beside it.
             "--heartbeat-interval", "100", "--election-timeout", "1000",
         ]
+        if let tls {
+            process.arguments! += ["--cert-file", tls.appendingPathComponent("cert.pem").path, "--key-file", tls.appendingPathComponent("key.pem").path,
+                                   "--trusted-ca-file", tls.appendingPathComponent("ca.pem").path, "--client-cert-auth"]
+        }
         let log = FileHandle(forWritingAtPath: directory.appendingPathComponent("\(name).log").path)
             ?? { FileManager.default.createFile(atPath: directory.appendingPathComponent("\(name).log").path, contents: nil)
                  return FileHandle(forWritingAtPath: directory.appendingPathComponent("\(name).log").path)! }()
@@ -61,9 +70,11 @@ final class EtcdCluster {
     func waitUntilHealthy(_ names: [String]) throws {
         let deadline = Date().addingTimeInterval(30)
         for name in names {
-            let url = members.first { $0.name == name }!.clientURL.appendingPathComponent("health")
+            let member = members.first { $0.name == name }!
+            let url = member.clientURL.appendingPathComponent("health")
             while true {
-                if let data = try? Data(contentsOf: url), String(decoding: data, as: UTF8.self).contains("\"true\"") { break }
+                if tls == nil, let data = try? Data(contentsOf: url), String(decoding: data, as: UTF8.self).contains("\"true\"") { break }
+                if tls != nil, (try? etcdctl(["endpoint", "health"], endpoints: [member.clientURL])) != nil { break }
                 guard Date() < deadline else { throw EtcdClusterError(message: "etcd member \(name) not healthy within 30 s") }
                 Thread.sleep(forTimeInterval: 0.1)
             }
@@ -71,10 +82,14 @@ final class EtcdCluster {
     }
 
     /// Runs etcdctl against the cluster (used to switch auth on, as an operator would).
-    func etcdctl(_ arguments: [String]) throws -> String {
+    func etcdctl(_ arguments: [String], endpoints: [URL]? = nil) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
-        process.arguments = ["--endpoints", endpoints.map(\.absoluteString).joined(separator: ",")] + arguments
+        process.arguments = ["--endpoints", (endpoints ?? self.endpoints).map(\.absoluteString).joined(separator: ",")] + arguments
+        if let tls {
+            process.arguments! += ["--cacert", tls.appendingPathComponent("ca.pem").path, "--cert", tls.appendingPathComponent("client.pem").path,
+                                   "--key", tls.appendingPathComponent("client-key.pem").path]
+        }
         process.environment = ["ETCDCTL_API": "3"]
         let pipe = Pipe()
         process.standardOutput = pipe
