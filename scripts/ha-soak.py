@@ -48,6 +48,9 @@ SCALE = 10            # simulated seconds per real second
 TTL = 4               # lease_ttl, real seconds (etcd's leases run on real time)
 SPACING = 180         # simulated seconds between slots: */3 * * * *
 TEMPLATES = 4
+# One slow template on its own schedule, for the residual window: builds of 12 s, slots 30 s apart.
+SLOW_SPACING = 300
+HOLD_MS = 10000       # its Run "still on the wire" that long: past the failover and the reconcile
 SUB = "00000000-0000-0000-0000-000000000001"
 NODES = ["a", "b", "c"]
 failures = []
@@ -143,7 +146,9 @@ class Etcd:
 scenario = {
     "templates": [{"subscriptionId": SUB, "resourceGroup": "images", "name": f"t{i}", "location": "westeurope",
                    "runOutputNames": ["image"], "behavior": {"outcome": "succeed", "phaseSeconds": [10, 10, 10, 10]}}
-                  for i in range(TEMPLATES)],
+                  for i in range(TEMPLATES)]
+                 + [{"subscriptionId": SUB, "resourceGroup": "images", "name": "slow", "location": "westeurope",
+                     "runOutputNames": ["image"], "behavior": {"outcome": "succeed", "phaseSeconds": [30, 30, 30, 30]}}],
     "tokenLifetimeSeconds": 10 * 365 * 86400,
     # Wide windows for the kills to land in: a template read before the Run, and the Run's answer.
     "faults": [{"operation": "get", "latencyMs": 600, "count": 1000000}, {"operation": "run", "latencyMs": 1500, "count": 1000000}],
@@ -175,7 +180,14 @@ def arm_writes():
 etcd = Etcd()
 
 
-def write_config(node, cron, prefix):
+def post_fault(rule):
+    request = urllib.request.Request(BASE + "/simulator/faults", data=json.dumps(rule).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=TLS_CONTEXT, timeout=10) as answer:
+        answer.read()
+
+
+def write_config(node, cron, prefix, slow_cron=None):
     lines = ["azure:", f"  resource_manager_endpoint: {BASE}", f"  authority_host: {BASE}", f"  ca_file: {TLS / 'ca.pem'}",
              "  credential: client-secret", f"  tenant_id: {TENANT}", f"  client_id: {CLIENT}",
              f"state_directory: {work / node}", f"control: {{ socket: {work / node / 'control.sock'} }}",
@@ -184,6 +196,7 @@ def write_config(node, cron, prefix):
              "defaults: { poll: { initial: 30s, max: 1m, multiplier: 2 } }", "schedules:"]
     for i in range(TEMPLATES):
         lines.append(f"  - {{ name: s{i}, subscription_id: {SUB}, resource_group: images, template: t{i}, cron: \"{cron}\" }}")
+    lines.append(f"  - {{ name: slow, subscription_id: {SUB}, resource_group: images, template: slow, cron: \"{slow_cron or cron}\" }}")
     (work / node).mkdir(exist_ok=True)
     path = work / f"{node}.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -267,7 +280,7 @@ for node in NODES:
 
 # --- 2. steady: builds, no kills ------------------------------------------------------------------
 for node in NODES:
-    write_config(node, "*/3 * * * *", "/imagebuildd/")
+    write_config(node, "*/3 * * * *", "/imagebuildd/", slow_cron="*/5 * * * *")
     start(node)
 first, _ = leader()
 if first is None:
@@ -321,6 +334,33 @@ for k in range(args.kills):
         fail(f"kill {k} ({mode}): failover took {took:.2f} s (limit ttl + 5 = {TTL + 5} s)")
     print(f"ha-soak: kill {k + 1}/{args.kills} ({mode}) of node-{current}: node-{new} leads after {took:.2f} s", flush=True)
     start(current)
+kill_phase_end = time.time()
+
+# --- 3b. the residual window: the leader's Run still on the wire when it dies ------------------------
+# The simulator holds the slow template's next Run for HOLD_MS before processing it; the leader is
+# killed after sending it. The next leader adopts the run-requested without an answer and reads
+# lastRunStatus (for up to 30 minutes before it would send Run again): when the held Run lands, the
+# build is recognised as this slot's and followed. One Run, one build.
+residual_rounds = max(2, args.kills // 30)
+residual_kills = []
+for r in range(residual_rounds):
+    current, _ = leader()
+    if current is None:
+        fail("residual window: no leader")
+        break
+    mark = len(log_lines(current))
+    post_fault({"operation": "run", "template": "slow", "holdMs": HOLD_MS, "count": 1})
+    if not wait_for_log(current, "EVENT=slot-fired SCHEDULE=slow ", mark, SLOW_SPACING / SCALE + 5):
+        fail("residual window: the slow schedule did not fire")
+        break
+    time.sleep(1.5)
+    residual_kills.append(sim_now())
+    kill(current)
+    new, took = leader([n for n in NODES if n != current], timeout=TTL + 20)
+    print(f"ha-soak: residual window {r + 1}/{residual_rounds}: node-{current} killed with its Run held; node-{new} leads after {took:.2f} s",
+          flush=True)
+    start(current)
+    time.sleep(HOLD_MS / 1000 + 2)
 kill_phase_end = time.time()
 
 # --- 4. SIGSTOP the leader past the ttl -----------------------------------------------------------
@@ -381,9 +421,18 @@ results["quorum_loss"] = {"seconds_without_quorum": round(outage_end - outage_st
 print(f"ha-soak: quorum lost for {outage_end - outage_start:.0f} s: {len(quiet)} Runs meanwhile; node-{resumed} leads "
       f"{took:.1f} s after the members returned", flush=True)
 
-# --- drain: let every build finish, then check ----------------------------------------------------
-time.sleep(SPACING / SCALE / 2 + 8)
-end_sim = sim_now()
+# --- drain: let every build finish (a leader runs meanwhile), then check -------------------------------
+def open_in_cluster():
+    answer = subprocess.run([BIN, "history", "--config", str(work / "a.yaml"), "--json"], capture_output=True, text=True, env=env)
+    if answer.returncode != 0:
+        return None
+    return [e for e in json.loads(answer.stdout) if e.get("outcome") is None]
+
+
+time.sleep(2)
+deadline = time.monotonic() + 90
+while time.monotonic() < deadline and open_in_cluster() != []:
+    time.sleep(1)
 for node in list(daemons):
     kill(node, signal.SIGTERM)
 writes = arm_writes()
@@ -396,9 +445,20 @@ def slot_of(at):
     return origin + timedelta(seconds=seconds - seconds % SPACING)
 
 
-accepted, attempts = {}, {}
+def spacing_of(template):
+    return SLOW_SPACING if template == "slow" else SPACING
+
+
+def slot_of_template(template, at):
+    t = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    seconds = (t - origin).total_seconds()
+    return origin + timedelta(seconds=seconds - seconds % spacing_of(template))
+
+
+accepted, attempts, answers = {}, {}, {}
 for w in runs:
-    key = (w["template"], slot_of(w["at"]))
+    key = (w["template"], slot_of_template(w["template"], w["at"]))
+    answers.setdefault(key, []).append(w["status"])
     attempts[key] = attempts.get(key, 0) + 1
     if w["status"] == 202:
         accepted[key] = accepted.get(key, 0) + 1
@@ -415,6 +475,13 @@ while slot <= last_slot:
         if accepted.get((f"t{i}", slot), 0) != 1:
             missing.append((f"t{i}", slot.isoformat()))
     slot += timedelta(seconds=SPACING)
+slow_first = slot_of_template("slow", (to_sim(kill_phase_start) + timedelta(seconds=SLOW_SPACING)).isoformat())
+slow_last = slot_of_template("slow", to_sim(kill_phase_end).isoformat()) - timedelta(seconds=SLOW_SPACING)
+slot = slow_first
+while slot <= slow_last:
+    if accepted.get(("slow", slot), 0) != 1:
+        missing.append(("slow", slot.isoformat()))
+    slot += timedelta(seconds=SLOW_SPACING)
 if missing:
     fail(f"slots of the kill phase without a Run: {missing}")
 # Every accepted build followed to an outcome, per the cluster's own history.
@@ -435,10 +502,21 @@ failovers.sort()
 p = lambda q: failovers[min(len(failovers) - 1, int(round(q * (len(failovers) - 1))))] if failovers else None
 results.update({
     "kill_modes": modes,
+    "residual_window": {
+        "rounds": len(residual_kills),
+        # Per round: the Run answers of that slot, in order (a held Run lands last).
+        "slot_run_answers": [answers.get(("slow", slot_of_template("slow", k.isoformat())), []) for k in residual_kills],
+        "rounds_with_one_run_adopted_by_the_next_leader": sum(
+            1 for k in residual_kills
+            if answers.get(("slow", slot_of_template("slow", k.isoformat())), []) == [202]
+            and any(f"is ours [EVENT=run-accepted SCHEDULE=slow SLOT={slot_of_template('slow', k.isoformat()).strftime('%Y-%m-%dT%H:%M:%SZ')}" in line
+                    for node in NODES for line in log_lines(node))),
+    },
     "kills_landing_between_run_requested_and_answer": windows,
     "failover_seconds": {"p50": round(p(0.5), 2) if failovers else None, "p99": round(p(0.99), 2) if failovers else None,
                          "max": round(max(failovers), 2) if failovers else None, "n": len(failovers)},
-    "slots_in_kill_phase": int(((last_slot - first_slot).total_seconds() // SPACING + 1) * TEMPLATES) if last_slot >= first_slot else 0,
+    "slots_in_kill_phase": (int(((last_slot - first_slot).total_seconds() // SPACING + 1) * TEMPLATES) if last_slot >= first_slot else 0)
+                           + (int((slow_last - slow_first).total_seconds() // SLOW_SPACING + 1) if slow_last >= slow_first else 0),
     "accepted_runs": sum(accepted.values()), "run_attempts": len(runs),
     "max_accepted_runs_per_slot": max(accepted.values()) if accepted else 0,
     "max_run_attempts_per_slot": max(attempts.values()) if attempts else 0,

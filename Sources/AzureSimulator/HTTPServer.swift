@@ -31,9 +31,19 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             self.head = nil
             let request = SimRequest(method: head.method.rawValue, uri: head.uri,
                                      headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            let response = arm.handle(request, base: base, now: now())
             let keepAlive = head.isKeepAlive
             let version = head.version
+            let response = arm.handle(request, base: base, now: now())
+            if response.hold > 0 {
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(response.hold * 1000))) {
+                    let (handler, context) = bound.value
+                    // Processed even if the client has gone: a request on the wire still arrives.
+                    let late = handler.arm.handle(request, base: handler.base, now: handler.now(), faultsApply: false)
+                    handler.write(late, context: context, keepAlive: keepAlive, version: version)
+                }
+                return
+            }
             if response.latency > 0 {
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 context.eventLoop.scheduleTask(in: .milliseconds(Int64(response.latency * 1000))) {

@@ -59,6 +59,8 @@ struct SimResponse: Sendable {
     var drop = false
     /// Wait this long before answering.
     var latency: Double = 0
+    /// Not processed yet: hand the request back after this long, its fault spent.
+    var hold: Double = 0
 
     static func json(_ status: Int, _ document: JSON, headers: [(String, String)] = []) -> SimResponse {
         SimResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: document.bytes)

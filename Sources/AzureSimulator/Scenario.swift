@@ -157,10 +157,12 @@ public enum SimulatedOperation: String, Codable, Sendable, CaseIterable {
     case operationStatus, token, openIDConfiguration, managedIdentityToken
     /// `GET /simulator/requests`: the request log's counts, for tools outside the process.
     case simulatorStatistics
+    /// `POST /simulator/faults`: one more fault rule, for tools outside the process.
+    case simulatorFaults
 
     /// Whether ARM (not an identity endpoint) serves this operation; a fault rule without an
     /// operation applies to these.
-    public var isARM: Bool { ![.token, .openIDConfiguration, .managedIdentityToken, .simulatorStatistics].contains(self) }
+    public var isARM: Bool { ![.token, .openIDConfiguration, .managedIdentityToken, .simulatorStatistics, .simulatorFaults].contains(self) }
 }
 
 /// What a fault does to a matching request.
@@ -173,33 +175,43 @@ public enum Fault: Sendable, Equatable {
     case dropConnection
     /// Process the request, then close the connection without answering.
     case dropAfterProcessing
+    /// Process the request only after this long, as if it were still on the wire; then answer at once.
+    case hold(milliseconds: Int)
 }
 
 /// Applies `fault` to the next `count` requests of `operation` (any ARM operation when nil).
 ///
 /// In a scenario file: `{"operation": "get", "count": 3, "status": 429, "retryAfterSeconds": 2}`,
-/// `{"latencyMs": 800}`, `{"drop": "before"}` or `{"drop": "after"}` (after processing).
+/// `{"latencyMs": 800}`, `{"holdMs": 6000}` (processed that much later), `{"drop": "before"}` or
+/// `{"drop": "after"}` (after processing). `POST /simulator/faults` with one such object adds it at run time, ahead of the others
+/// (the first rule that matches a request applies).
 public struct FaultRule: Codable, Sendable, Equatable {
     public var operation: SimulatedOperation?
+    /// Only requests about this template (by name, any case); any when nil.
+    public var template: String?
     public var fault: Fault
     public var count: Int
 
-    public init(_ fault: Fault, on operation: SimulatedOperation? = nil, count: Int = 1) {
+    public init(_ fault: Fault, on operation: SimulatedOperation? = nil, template: String? = nil, count: Int = 1) {
         self.operation = operation
+        self.template = template
         self.fault = fault
         self.count = count
     }
 
-    enum CodingKeys: String, CodingKey { case operation, count, status, retryAfterSeconds, latencyMs, drop }
+    enum CodingKeys: String, CodingKey { case operation, template, count, status, retryAfterSeconds, latencyMs, holdMs, drop }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         operation = try c.decodeIfPresent(SimulatedOperation.self, forKey: .operation)
+        template = try c.decodeIfPresent(String.self, forKey: .template)
         count = try c.decodeIfPresent(Int.self, forKey: .count) ?? 1
         if let status = try c.decodeIfPresent(Int.self, forKey: .status) {
             fault = .status(status, retryAfterSeconds: try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds))
         } else if let latency = try c.decodeIfPresent(Int.self, forKey: .latencyMs) {
             fault = .latency(milliseconds: latency)
+        } else if let hold = try c.decodeIfPresent(Int.self, forKey: .holdMs) {
+            fault = .hold(milliseconds: hold)
         } else if let drop = try c.decodeIfPresent(String.self, forKey: .drop) {
             switch drop {
             case "before": fault = .dropConnection
@@ -209,19 +221,21 @@ public struct FaultRule: Codable, Sendable, Equatable {
             }
         } else {
             throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath,
-                                                    debugDescription: "a fault needs one of \"status\", \"latencyMs\" or \"drop\""))
+                                                    debugDescription: "a fault needs one of \"status\", \"latencyMs\", \"holdMs\" or \"drop\""))
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(operation, forKey: .operation)
+        try c.encodeIfPresent(template, forKey: .template)
         try c.encode(count, forKey: .count)
         switch fault {
         case .status(let status, let retryAfter):
             try c.encode(status, forKey: .status)
             try c.encodeIfPresent(retryAfter, forKey: .retryAfterSeconds)
         case .latency(let milliseconds): try c.encode(milliseconds, forKey: .latencyMs)
+        case .hold(let milliseconds): try c.encode(milliseconds, forKey: .holdMs)
         case .dropConnection: try c.encode("before", forKey: .drop)
         case .dropAfterProcessing: try c.encode("after", forKey: .drop)
         }

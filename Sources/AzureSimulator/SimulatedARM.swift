@@ -98,15 +98,17 @@ final class SimulatedARM: Sendable {
 
     // MARK: Dispatch
 
-    func handle(_ request: SimRequest, base: String, now: Date) -> SimResponse {
+    /// - Parameter faultsApply: false for a held request coming back: its fault was spent when it arrived.
+    func handle(_ request: SimRequest, base: String, now: Date, faultsApply: Bool = true) -> SimResponse {
         state.withLock { state in
             let (operation, template) = Self.classify(request)
             var response: SimResponse
             var process = true
             var dropAfter = false
             var latency = 0.0
-            if let operation, let index = state.faults.firstIndex(where: { rule in
+            if faultsApply, let operation, let index = state.faults.firstIndex(where: { rule in
                 rule.count > 0 && (rule.operation == operation || (rule.operation == nil && operation.isARM))
+                    && (rule.template == nil || rule.template?.lowercased() == template?.lowercased())
             }) {
                 state.faults[index].count -= 1
                 switch state.faults[index].fault {
@@ -118,6 +120,10 @@ final class SimulatedARM: Sendable {
                 case .latency(let milliseconds): latency = Double(milliseconds) / 1000
                 case .dropConnection: process = false
                 case .dropAfterProcessing: dropAfter = true
+                case .hold(let milliseconds):
+                    var held = SimResponse(status: 0)
+                    held.hold = Double(milliseconds) / 1000
+                    return held
                 }
             }
             if !process {
@@ -193,6 +199,7 @@ final class SimulatedARM: Sendable {
         if l.count == 4, l[1] == "v2.0", l[2] == ".well-known", l[3] == "openid-configuration" { return (.openIDConfiguration, nil) }
         if l == ["metadata", "identity", "oauth2", "token"] || l == ["msi", "token"] { return (.managedIdentityToken, nil) }
         if l == ["simulator", "requests"], m == "GET" { return (.simulatorStatistics, nil) }
+        if l == ["simulator", "faults"], m == "POST" { return (.simulatorFaults, nil) }
         guard l.first == "subscriptions", l.count >= 5 else { return (nil, nil) }
         if l.count == 5, l[2] == "providers", l[4] == "imagetemplates", m == "GET" { return (.list, nil) }
         if l.count == 8, l[2] == "providers", l[4] == "locations", l[6] == "operations" { return (.operationStatus, nil) }
@@ -225,6 +232,13 @@ final class SimulatedARM: Sendable {
         case .openIDConfiguration: return openIDConfiguration(request, base: base)
         case .managedIdentityToken: return managedIdentityToken(&state, request, now: now)
         case .simulatorStatistics: return statistics(state)
+        case .simulatorFaults:
+            guard let rule = try? JSONDecoder().decode(FaultRule.self, from: Data(request.body)) else {
+                return .armError(400, "InvalidFault", "Expected one fault rule, such as {\"operation\": \"run\", \"holdMs\": 6000}.")
+            }
+            // Ahead of the scenario's rules: the first rule that matches a request applies.
+            state.faults.insert(rule, at: 0)
+            return .json(201, .object(["faults": .int(state.faults.filter { $0.count > 0 }.count)]))
         case nil:
             return .armError(404, "NotFound", "No route for \(request.method) \(request.path).")
         default: break
@@ -469,10 +483,10 @@ final class SimulatedARM: Sendable {
     private func statistics(_ state: State) -> SimResponse {
         var byOperation: [String: [String: Int]] = [:]
         for entry in state.log {
-            guard let operation = entry.operation, operation != .simulatorStatistics else { continue }
+            guard let operation = entry.operation, operation != .simulatorStatistics, operation != .simulatorFaults else { continue }
             byOperation[operation.rawValue, default: [:]][entry.status.map(String.init) ?? "dropped", default: 0] += 1
         }
-        let arm = state.log.filter { $0.operation?.isARM == true && $0.operation != .simulatorStatistics }
+        let arm = state.log.filter { $0.operation?.isARM == true }
         // Every Run and Cancel in order, so a test outside the process can check that no slot was run twice.
         let writes = state.log.filter { $0.operation == .run || $0.operation == .cancel }.map { entry -> JSON in
             .object(["operation": .string(entry.operation?.rawValue ?? ""), "template": .string(entry.template ?? ""),

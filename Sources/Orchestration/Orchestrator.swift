@@ -105,7 +105,9 @@ public actor Orchestrator {
             logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedules[due.schedule].name)", "SLOT": "\(RFC3339.string(due.slot))"])
             fire(due, of: schedules, now: now)
         }
-        resetTimer()
+        // From the instant the missed slots were counted: adoption takes time, and a slot that came
+        // due meanwhile is the timer's, not lost between the two.
+        resetTimer(from: now)
         resetStaleWatch()
     }
 
@@ -524,9 +526,9 @@ public actor Orchestrator {
 
     // MARK: Slots
 
-    private func resetTimer() {
+    private func resetTimer(from start: Date? = nil) {
         let schedules = config.schedules
-        timer = SlotTimer(schedules: schedules, now: clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
+        timer = SlotTimer(schedules: schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
         for name in timer.exhausted {
             logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(name)"])
         }

@@ -34,9 +34,9 @@ import Testing
         }
 
         /// Starts an orchestrator on the journal, runs it until `end`, stops it; returns what `run()` threw.
-        func run(until end: Date) async throws -> (any Error)? {
+        func run(until end: Date, client: (any TemplateOperations)? = nil) async throws -> (any Error)? {
             let journal = try Journal(directory: directory)
-            let orchestrator = Orchestrator(config: config, journal: journal, client: arm, clock: clock, logger: logger, activity: activity)
+            let orchestrator = Orchestrator(config: config, journal: journal, client: client ?? arm, clock: clock, logger: logger, activity: activity)
             try await orchestrator.start()
             let thrown = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
@@ -204,6 +204,36 @@ import Testing
         #expect(try await world.run(until: Self.date(3 * 60)) == nil)
         #expect(try world.history().map(\.outcome) == [.succeeded])
         #expect(world.arm.calls.filter { $0.operation == .run }.count == 1)
+    }
+
+    /// An ARM whose template reads take a minute of the manual clock, as adoption over a slow link does.
+    struct SlowReads: TemplateOperations {
+        let arm: FakeARM
+        let clock: ManualClock
+        func get(_ id: ImageTemplateID) async throws(AzureError) -> ImageTemplate {
+            clock.advance(to: clock.now().addingTimeInterval(60))
+            return try await arm.get(id)
+        }
+        func run(_ id: ImageTemplateID) async throws(AzureError) -> OperationAcceptance { try await arm.run(id) }
+        func cancel(_ id: ImageTemplateID) async throws(AzureError) -> OperationAcceptance { try await arm.cancel(id) }
+        func listRunOutputs(_ id: ImageTemplateID) async throws(AzureError) -> [RunOutput] { try await arm.listRunOutputs(id) }
+    }
+
+    /// Found by the cluster soak: a slot that came due while start-up adopted open runs was neither
+    /// a missed slot (counted before) nor the timer's (started after), and was silently lost.
+    @Test func aSlotThatComesDueDuringAdoptionIsRun() async throws {
+        let world = try World(yaml: """
+            defaults: { poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("often", "golden", "*/10 * * * *"))
+            """, templates: ["golden": FakeARM.Template(buildMinutes: 5)], start: Self.date(9))
+        #expect(try await world.run(until: Self.date(12)) == nil)
+        #expect(try world.openRuns().count == 1, "the 00:10 build is open at the stop")
+        world.clock.advance(to: Self.date(19.5))
+        // Adopting the 00:10 run reads the template once, which takes until 00:20:30.
+        #expect(try await world.run(until: Self.date(29), client: SlowReads(arm: world.arm, clock: world.clock)) == nil)
+        let slots = try world.history().map(\.key.slot)
+        #expect(slots == [Self.date(10), Self.date(20)], "\(slots)")
     }
 
     /// The timeout cancels, and `replace` cancels the running build for a newer slot.
