@@ -114,6 +114,7 @@ struct ClusterService: Service {
         logger.notice("cluster mode: node \(settings.nodeName), etcd \(settings.endpoints.map { "\($0.host ?? "?"):\($0.port ?? 2379)" }.joined(separator: ", ")), lease_ttl \(settings.leaseTTL.configText)",
                       metadata: ["EVENT": "cluster-starting", "NODE": "\(settings.nodeName)"])
         notifier.ready(status: "standby; campaigning")
+        var fatal: (any Error)?
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await election.run() }
@@ -141,7 +142,8 @@ struct ClusterService: Service {
                 var terms = 0
                 var leader: String?
                 var retryAt = ContinuousClock.now
-                var fatal = false
+                // The term whose orchestrator has adopted and pings the watchdog itself; until then the loop does.
+                var adoptedTerm: Int?
 
                 func promote(fence: Int64) {
                     terms += 1
@@ -177,21 +179,23 @@ struct ClusterService: Service {
                         stepDown(holder.map { "\($0) leads now" } ?? "the lease expired")
                         if case .standby = state { notifier.status(standbyLine()) }
                     case .tick:
+                        if watchdog != nil, adoptedTerm == nil { notifier.watchdog() }
                         let fence = await election.fence()
                         switch state {
                         case .leading where fence == nil:
                             stepDown("the lease was not renewed within lease_ttl minus a quarter (etcd unreachable, or this process stalled)")
                         case .standby:
-                            if let watchdog, watchdog > .zero { notifier.watchdog() }
                             if let fence, ContinuousClock.now >= retryAt { promote(fence: fence) }
                         default:
-                            if let watchdog, watchdog > .zero, case .steppingDown = state { notifier.watchdog() }
+                            break
                         }
                     case .adopted(let term, let open):
                         guard case .leading(term, _) = state else { break }
+                        adoptedTerm = term
                         logger.notice("adopted \(open) open run\(open == 1 ? "" : "s"); scheduling", metadata: ["EVENT": "cluster-adopted", "NODE": "\(settings.nodeName)"])
                     case .termEnded(let term, let error):
                         guard terms == term else { break }
+                        adoptedTerm = nil
                         if case .leading = state {
                             let reason = error.map { "\($0)" } ?? "stopped"
                             logger.warning("no longer leading: \(reason)",
@@ -203,7 +207,7 @@ struct ClusterService: Service {
                         notifier.status("standby; stepped down, campaigning again")
                         if let error, !Self.endsTermOnly(error) {
                             logger.critical("local journal write failed; stopping: \(error)")
-                            fatal = true
+                            fatal = error
                             break loop
                         }
                     case .reload:
@@ -223,7 +227,7 @@ struct ClusterService: Service {
                         notifier.ready(status: await node.view().statusLine)
                     }
                 }
-                if !fatal { stepDown("stopping") }
+                if fatal == nil { stepDown("stopping") }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -233,6 +237,8 @@ struct ClusterService: Service {
         // Revoking the lease deletes the leader key: a standby takes over within one poll, not a ttl.
         await election.resign()
         await journal.close()
+        // Exiting non-zero lets systemd restart the node (Restart=on-failure).
+        if let fatal { throw fatal }
         logger.notice("stopped; running builds continue in Azure and are adopted by the next leader")
     }
 
