@@ -127,16 +127,7 @@ struct ClusterService: Service {
                 let node = self.node
                 reporting.run({ let view = await node.view(); return (view.orchestrator, view.orchestrator != nil) }, in: &group)
                 let control = initialConfig.control
-                group.addTask {
-                    let server = ControlServer(path: control.socket, operatorsGroup: control.operatorsGroup, service: ControlAdapter(cluster: node)) { method, peer in
-                        logger.warning("control: \(method) refused to \(peer): not root and not in \(control.operatorsGroup)",
-                                       metadata: ["EVENT": "control-denied", "PEER_UID": "\(peer.uid)"])
-                    }
-                    do { try await server.run() } catch where !Task.isCancelled {
-                        logger.error("control socket \(control.socket): \(error); status, trigger, pause and cancel are unavailable",
-                                     metadata: ["EVENT": "control-failed"])
-                    } catch {}
-                }
+                group.addTask { await ControlSocket.serve(control, service: ControlAdapter(cluster: node), logger: logger) }
                 var state = State.standby
                 var config = initialConfig
                 var terms = 0
@@ -212,17 +203,14 @@ struct ClusterService: Service {
                         }
                     case .reload:
                         notifier.reloading()
-                        do {
-                            let fresh = try ConfigLoader(file: configFile).load()
+                        if let fresh = ConfigReload.load(configFile, logger: logger) {
                             if fresh.cluster != settings {
                                 logger.warning("cluster settings changed; they take effect at the next restart", metadata: ["EVENT": "config-reloaded"])
                             }
                             config = fresh
                             if let orchestrator = await node.view().orchestrator { await orchestrator.reload(fresh) }
                             await reporting.reload(fresh)
-                            logger.notice("configuration reloaded: \(fresh.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
-                        } catch {
-                            logger.error("configuration rejected, keeping the previous one: \(error)", metadata: ["EVENT": "config-rejected"])
+                            ConfigReload.done(fresh, logger: logger)
                         }
                         notifier.ready(status: await node.view().statusLine)
                     }

@@ -51,17 +51,7 @@ struct DaemonService: Service {
                 reporting.run({ (orchestrator, true) }, in: &group)
                 let control = await orchestrator.config.control
                 let logger = self.logger
-                group.addTask {
-                    let server = ControlServer(path: control.socket, operatorsGroup: control.operatorsGroup,
-                                               service: ControlAdapter(orchestrator: orchestrator)) { method, peer in
-                        logger.warning("control: \(method) refused to \(peer): not root and not in \(control.operatorsGroup)",
-                                       metadata: ["EVENT": "control-denied", "PEER_UID": "\(peer.uid)"])
-                    }
-                    do { try await server.run() } catch where !Task.isCancelled {
-                        logger.error("control socket \(control.socket): \(error); status, trigger, pause and cancel are unavailable",
-                                     metadata: ["EVENT": "control-failed"])
-                    } catch {}
-                }
+                group.addTask { await ControlSocket.serve(control, service: ControlAdapter(orchestrator: orchestrator), logger: logger) }
                 for await event in events {
                     switch event {
                     case .reload:
@@ -86,14 +76,26 @@ struct DaemonService: Service {
     }
 
     private func reload() async {
+        guard let config = ConfigReload.load(configFile, logger: logger) else { return }
+        await orchestrator.reload(config)
+        await reporting.reload(config)
+        ConfigReload.done(config, logger: logger)
+    }
+}
+
+/// SIGHUP's config, read the same way in both modes: a bad file is logged and the old config kept.
+enum ConfigReload {
+    static func load(_ file: String, logger: Logger) -> DaemonConfig? {
         do {
-            let config = try ConfigLoader(file: configFile).load()
-            await orchestrator.reload(config)
-            await reporting.reload(config)
-            logger.notice("configuration reloaded: \(config.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
+            return try ConfigLoader(file: file).load()
         } catch {
             logger.error("configuration rejected, keeping the previous one: \(error)", metadata: ["EVENT": "config-rejected"])
+            return nil
         }
+    }
+
+    static func done(_ config: DaemonConfig, logger: Logger) {
+        logger.notice("configuration reloaded: \(config.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
     }
 }
 
