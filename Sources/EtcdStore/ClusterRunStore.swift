@@ -62,6 +62,9 @@ public final class ClusterRunStore: RunStore {
         var nextSeq: UInt64
         var base: UInt64
         var lastAt: Date
+        /// Why an earlier commit failed. A write whose outcome is unknown may have taken its seqs, so
+        /// this store writes nothing more; the next term reads etcd again.
+        var broken: ClusterStoreError?
     }
 
     /// The cluster's state as etcd holds it now (for a new leader, or `history` on any node).
@@ -112,7 +115,8 @@ public final class ClusterRunStore: RunStore {
                             fence: @escaping @Sendable () async -> Int64?) async throws(ClusterStoreError) -> ClusterRunStore {
         let loaded = try await load(client: client, keys: keys, historyLimit: historyLimit)
         return ClusterRunStore(client: client, keys: keys, local: local, fence: fence,
-                               memory: Memory(state: loaded.state, nextSeq: loaded.lastSeq + 1, base: loaded.base, lastAt: loaded.lastAt ?? Date()))
+                               memory: Memory(state: loaded.state, nextSeq: loaded.lastSeq + 1, base: loaded.base, lastAt: loaded.lastAt ?? Date(),
+                                              broken: nil))
     }
 
     private init(client: EtcdClient, keys: ClusterKeys, local: Journal?, fence: @escaping @Sendable () async -> Int64?, memory: Memory) {
@@ -147,18 +151,27 @@ public final class ClusterRunStore: RunStore {
 
     /// Commits one batch under the fence; returns the records in order, or throws for all of them.
     fileprivate func commit(_ batch: [(JournalEvent, Date)]) async throws(ClusterStoreError) -> [JournalRecord] {
+        if let broken = memory.withLock({ $0.broken }) { throw broken }
         guard let revision = await fence() else { throw .notLeader }
         let first = memory.withLock { $0.nextSeq }
         let records = batch.enumerated().map { JournalRecord(seq: first + UInt64($0.offset), at: $0.element.1, event: $0.element.0) }
         let puts = records.map { EtcdOperation.put(keys.log($0.seq), RecordCodec.encode($0)) }
-        try await fenced(revision, puts)
+        do { try await fenced(revision, puts) } catch {
+            memory.withLock { $0.broken = error }
+            throw error
+        }
         let due = memory.withLock { memory in
             for record in records { memory.state.apply(record) }
             memory.nextSeq = first + UInt64(records.count)
             memory.lastAt = records.last?.at ?? memory.lastAt
             return memory.nextSeq - 1 - memory.base >= Self.compactEvery
         }
-        if due { try await writeBase(revision) }
+        if due {
+            do { try await writeBase(revision) } catch {
+                memory.withLock { $0.broken = error }
+                throw error
+            }
+        }
         return records
     }
 

@@ -2,6 +2,7 @@ import AzureClient
 import EtcdStore
 import Foundation
 import JobJournal
+import Synchronization
 import Testing
 
 /// The fenced run store against a real etcd member: what it writes, what a deposed writer cannot
@@ -76,6 +77,18 @@ extension EtcdTests {
                 _ = try await unsure.append(.runRequested(key, clientRequestID: "y"), at: Date())
             } throws: { error in
                 if case .notLeader? = error as? ClusterStoreError { true } else { false }
+            }
+            // A store whose write failed writes nothing more, even once its fence is good again: that
+            // write's seqs may be taken (an unknown outcome), and reusing them would overwrite facts.
+            let current = try #require(try await client.get(keys.leader)).createRevision
+            let flip = Mutex<Int64>(fence)
+            let once = try await ClusterRunStore.open(client: client, keys: keys, local: nil) { flip.withLock { $0 } }
+            await #expect(throws: ClusterStoreError.self) { _ = try await once.append(.runRequested(key, clientRequestID: "z"), at: Date()) }
+            flip.withLock { $0 = current }
+            await #expect {
+                _ = try await once.append(.runRequested(key, clientRequestID: "z"), at: Date())
+            } throws: { error in
+                if case .deposed? = error as? ClusterStoreError { true } else { false }
             }
             let stored = try await ClusterRunStore.load(client: client, keys: keys)
             #expect(stored.lastSeq == 1)
