@@ -68,8 +68,7 @@ extension History {
         let transport: AsyncHTTPTransport
         let client: EtcdClient
         do {
-            transport = try AsyncHTTPTransport(caFile: settings.caFile, trustHint: "set cluster.etcd.ca_file to the PEM file of etcd's CA",
-                                               clientCertificate: settings.certFile.flatMap { cert in settings.keyFile.map { (cert, $0) } })
+            transport = try ClusterWiring.transport(settings)
             client = try ClusterWiring.client(settings, transport: transport, environment: ProcessInfo.processInfo.environment)
         } catch {
             Terminal.failure("\(file): cluster.etcd: \(error)")

@@ -71,8 +71,7 @@ struct Run: AsyncParsableCommand {
         if let cluster = loaded.cluster {
             let etcd: EtcdClient
             do {
-                let etcdTransport = try AsyncHTTPTransport(caFile: cluster.caFile, trustHint: "set cluster.etcd.ca_file to the PEM file of etcd's CA",
-                                                           clientCertificate: cluster.certFile.flatMap { cert in cluster.keyFile.map { (cert, $0) } })
+                let etcdTransport = try ClusterWiring.transport(cluster)
                 transports.append(etcdTransport)
                 etcd = try ClusterWiring.client(cluster, transport: etcdTransport, environment: environment)
             } catch {
