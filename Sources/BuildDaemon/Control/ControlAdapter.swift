@@ -11,38 +11,50 @@ import Scheduler
 /// runs while it leads; a standby answers `status` itself and refuses changes with `NotLeader`.
 struct ControlAdapter: ControlService {
     let pid = getpid()
-    private let single: Orchestrator?
-    private let cluster: ClusterNode?
+    private let source: Source
+
+    /// Who answers: one orchestrator for the daemon's life, or whichever this cluster node runs now.
+    private enum Source {
+        case single(Orchestrator)
+        case cluster(ClusterNode)
+    }
 
     init(orchestrator: Orchestrator) {
-        single = orchestrator
-        cluster = nil
+        source = .single(orchestrator)
     }
 
     init(cluster: ClusterNode) {
-        single = nil
-        self.cluster = cluster
+        source = .cluster(cluster)
     }
 
     /// The orchestrator that may act on a request now.
     private func acting() async throws(ControlError) -> Orchestrator {
-        if let single { return single }
-        guard let cluster else { throw .notLeader(node: "?", leader: nil) }
-        let view = await cluster.view()
-        guard let orchestrator = view.orchestrator else { throw .notLeader(node: view.node, leader: view.leader) }
-        return orchestrator
+        switch source {
+        case .single(let orchestrator):
+            return orchestrator
+        case .cluster(let node):
+            let view = await node.view()
+            guard let orchestrator = view.orchestrator else { throw .notLeader(node: view.node, leader: view.leader) }
+            return orchestrator
+        }
     }
 
     func status() async -> StatusReply {
-        let view = await cluster?.view()
-        guard let orchestrator = single ?? view?.orchestrator else {
-            let now = view?.now ?? Date()
-            let started = view?.startedAt ?? now
-            let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
-                                    role: "standby", statusLine: view?.statusLine ?? "standby", now: RFC3339.string(now),
-                                    node: view?.node, leader: view?.leader)
+        switch source {
+        case .single(let orchestrator):
+            return await status(of: orchestrator, cluster: nil)
+        case .cluster(let node):
+            let view = await node.view()
+            if let orchestrator = view.orchestrator { return await status(of: orchestrator, cluster: view) }
+            let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(view.startedAt),
+                                    uptimeSeconds: max(0, Int(view.now.timeIntervalSince(view.startedAt))), role: "standby",
+                                    statusLine: view.statusLine, now: RFC3339.string(view.now), node: view.node, leader: view.leader)
             return StatusReply(daemon: daemon, schedules: [])
         }
+    }
+
+    /// What the scheduling orchestrator shows: single-node, or as this cluster node's leader term.
+    private func status(of orchestrator: Orchestrator, cluster view: ClusterNode.View?) async -> StatusReply {
         let now = await orchestrator.now()
         let started = view?.startedAt ?? orchestrator.startedAt
         let line = await orchestrator.statusLine()
