@@ -37,7 +37,9 @@ import Testing
     /// `history --json` says; a restarted daemon shows the same facts; promtool accepts both the
     /// scrape and the textfile.
     @Test func metricsMatchHistoryAndSurviveARestart() async throws {
-        let h = try await DaemonHarness.start(origin: "2027-03-01T00:55:00Z", scale: 600, templates: [
+        // 1.5 s of real time before the first slot (600x): a daemon starting beside thirty other test
+        // processes can take most of a second.
+        let h = try await DaemonHarness.start(origin: "2027-03-01T00:45:00Z", scale: 600, templates: [
             SeedTemplate(name: "good", behavior: DaemonTests.behavior(.succeed, minutes: 1)),
             SeedTemplate(name: "bad", behavior: DaemonTests.behavior(.fail, minutes: 1)),
             SeedTemplate(name: "hang", behavior: DaemonTests.behavior(.hang, minutes: 5)),

@@ -13,7 +13,9 @@ import Testing
     }
 
     @Test func listShowAndOutputsFollowPagesAndShowWhatAzureSays() async throws {
-        let h = try await DaemonHarness.start(origin: "2027-03-01T00:55:00Z", scale: 600, templates: [
+        // 1.5 s of real time before the first slot (600x): a daemon starting beside thirty other test
+        // processes can take most of a second.
+        let h = try await DaemonHarness.start(origin: "2027-03-01T00:45:00Z", scale: 600, templates: [
             SeedTemplate(name: "ubuntu-golden", runOutputNames: ["managed", "gallery"], behavior: DaemonTests.behavior(.succeed, minutes: 1),
                          stagingResourceGroup: "aib-staging", tags: ["team": "platform", "os": "ubuntu"]),
             SeedTemplate(name: "windows-golden", buildTimeoutInMinutes: 90),
