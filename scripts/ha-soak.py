@@ -383,7 +383,7 @@ acted = []
 for line in after:
     if "EVENT=leadership-gained" in line:
         break
-    if any(event in line for event in ("EVENT=slot-fired", "EVENT=run-accepted", "EVENT=timeout-cancel", "EVENT=operator-cancel")):
+    if any(event in line for event in ("EVENT=slot-fired", "EVENT=run-accepted", "EVENT=timeout-cancel", "EVENT=replace-cancel", "EVENT=operator-cancel")):
         acted.append(line)
 stepped_down = any("EVENT=leadership-lost" in line for line in after)
 if acted:

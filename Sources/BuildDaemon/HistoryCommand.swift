@@ -91,9 +91,14 @@ enum HistoryText {
             let outcome = (run.key.manual ? "manual " : "") + (run.outcome?.rawValue ?? "running")
             let state = run.lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "-"
             let outputs = run.outputs.map { $0.artifactID ?? $0.artifactURI ?? $0.name }.joined(separator: ",")
+            let trigger = run.trigger.map { "  triggered by \($0.requestedBy)" + ($0.reason.map { ": \($0)" } ?? "") } ?? ""
+            var cancel = ""
+            if run.cancelRequestedAt != nil {
+                cancel = "  cancel-requested" + (run.cancelReason.map { " (\($0.rawValue))" } ?? "")
+                if let request = run.cancelRequest { cancel += " by \(request.requestedBy)" + (request.note.map { ": \($0)" } ?? "") }
+            }
             return "\(RFC3339.string(run.key.slot))  \(run.key.schedule)  \(run.target?.template ?? "-")  \(outcome)  \(state)"
-                + (run.cancelRequestedAt != nil ? "  cancel-requested" : "") + (outputs.isEmpty ? "" : "  \(outputs)")
-                + (run.message.map { "  \($0)" } ?? "")
+                + trigger + cancel + (outputs.isEmpty ? "" : "  \(outputs)") + (run.message.map { "  \($0)" } ?? "")
         }
     }
 }

@@ -95,7 +95,9 @@ enum RecordText {
         case .statusObserved(_, let s), .cancelObserved(_, let s):
             parts.append("\(s.runState)/\(s.runSubState ?? "-")")
             if let m = s.message { parts.append("message=\(m)") }
-        case .cancelRequested(_, let reason): parts.append("reason=\(reason.rawValue)")
+        case .cancelRequested(_, let reason, let request):
+            parts.append("reason=\(reason.rawValue)")
+            if let request { parts.append("by=\(request.requestedBy)" + (request.note.map { " note=\($0)" } ?? "")) }
         case .outputsRecorded(_, let outputs): parts += outputs.map { "\($0.name)=\($0.artifactID ?? $0.artifactURI ?? "-")" }
         case .finished(_, let outcome, let message): parts.append(outcome.rawValue + (message.map { " message=\($0)" } ?? ""))
         case .triggerRequested(_, let t): parts.append("by=\(t.requestedBy)" + (t.reason.map { " reason=\($0)" } ?? ""))

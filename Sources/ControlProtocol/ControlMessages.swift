@@ -24,7 +24,7 @@ public enum ControlInterface {
 
         # Mutating: root and members of the operators group only.
         method Trigger(schedule: string, reason: ?string, overlap: ?string, request_id: ?string)
-            -> (schedule: string, slot: string, manual: bool, decision: string)
+            -> (schedule: string, slot: string, manual: bool, decision: string, outcome: string)
         method Pause(schedule: string, reason: ?string, until: ?string) -> (schedule: string, pause: Pause)
         method Resume(schedule: string) -> (schedule: string, was_paused: bool)
         method Cancel(schedule: string, reason: ?string) -> (schedule: string, slot: string)
@@ -221,14 +221,18 @@ public struct TriggerReply: Codable, Sendable, Equatable {
     public var schedule: String
     public var slot: String
     public var manual: Bool
-    /// What the overlap policy made of it: `started`, `queued`, `waiting for capacity`, or `skipped: <reason>`.
+    /// What happens, in a sentence for people.
     public var decision: String
+    /// The same for scripts: `started`, `queued`, `replacing`, `waiting`, `skipped` (nothing will
+    /// build) or `duplicate` (a retry of a request already answered).
+    public var outcome: String
 
-    public init(schedule: String, slot: String, manual: Bool = true, decision: String) {
+    public init(schedule: String, slot: String, manual: Bool = true, decision: String, outcome: String) {
         self.schedule = schedule
         self.slot = slot
         self.manual = manual
         self.decision = decision
+        self.outcome = outcome
     }
 }
 

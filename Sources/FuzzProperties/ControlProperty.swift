@@ -59,7 +59,7 @@ final class RecordingService: ControlService {
     func trigger(_ parameters: TriggerParameters, by peer: Peer) async throws(ControlError) -> TriggerReply {
         calls.withLock { $0.append("Trigger") }
         guard parameters.schedule == "nightly" else { throw .unknownSchedule(parameters.schedule, known: ["nightly"]) }
-        return TriggerReply(schedule: parameters.schedule, slot: "2027-01-01T00:00:00Z", decision: "started")
+        return TriggerReply(schedule: parameters.schedule, slot: "2027-01-01T00:00:00Z", decision: "started", outcome: "started")
     }
 
     func pause(_ parameters: PauseParameters, by peer: Peer) async throws(ControlError) -> PauseReply {

@@ -103,6 +103,19 @@ public struct TriggerRequest: Hashable, Sendable {
     }
 }
 
+/// Who asked for an operator's cancel (`imagebuildd cancel`), and why.
+public struct CancelRequest: Hashable, Sendable {
+    /// The operator, as the control socket saw them.
+    public var requestedBy: String
+    /// The command line's `--reason`.
+    public var note: String?
+
+    public init(requestedBy: String, note: String? = nil) {
+        self.requestedBy = requestedBy
+        self.note = note
+    }
+}
+
 /// A schedule held by an operator or by `pause_after_failures`.
 public struct PauseRecord: Hashable, Sendable {
     public var since: Date
@@ -198,7 +211,8 @@ public enum JournalEvent: Hashable, Sendable {
     case runRequested(SlotKey, clientRequestID: String?)
     case runAccepted(SlotKey, buildTimeoutSeconds: Int64?)
     case statusObserved(SlotKey, RunStatus)
-    case cancelRequested(SlotKey, reason: CancelReason)
+    /// `request` says who asked and why, for an operator's cancel.
+    case cancelRequested(SlotKey, reason: CancelReason, request: CancelRequest? = nil)
     case cancelObserved(SlotKey, RunStatus)
     case outputsRecorded(SlotKey, [RunOutputRecord])
     case finished(SlotKey, outcome: RunOutcome, message: String?)
@@ -248,7 +262,7 @@ public enum JournalEvent: Hashable, Sendable {
     public var slot: SlotKey? {
         switch self {
         case .slotDue(let k, _), .slotQueued(let k), .slotSkipped(let k, _), .runRequested(let k, _),
-             .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _),
+             .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _, _),
              .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _), .triggerRequested(let k, _):
             k
         case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .notifyQueued, .notifyDone:

@@ -15,6 +15,8 @@ public struct RunRecord: Hashable, Sendable {
     public var lastStatus: RunStatus?
     public var cancelRequestedAt: Date?
     public var cancelReason: CancelReason?
+    /// Who asked for an operator's cancel, and why.
+    public var cancelRequest: CancelRequest?
     public var outputs: [RunOutputRecord] = []
     public var finishedAt: Date?
     public var outcome: RunOutcome?
@@ -122,10 +124,11 @@ public struct JournalState: Hashable, Sendable {
             }
         case .statusObserved(_, let status), .cancelObserved(_, let status):
             update(key) { $0.lastStatus = status }
-        case .cancelRequested(_, let reason):
+        case .cancelRequested(_, let reason, let request):
             update(key) {
                 $0.cancelRequestedAt = at
                 $0.cancelReason = reason
+                $0.cancelRequest = request
             }
         case .outputsRecorded(_, let outputs):
             update(key) { $0.outputs = outputs }

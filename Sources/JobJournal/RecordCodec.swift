@@ -35,8 +35,12 @@ public enum RecordCodec {
             w.field("build_timeout_s", timeout)
         case .statusObserved(_, let status), .cancelObserved(_, let status):
             writeStatus(status, &w)
-        case .cancelRequested(_, let reason):
+        case .cancelRequested(_, let reason, let request):
             w.field("reason", reason.rawValue)
+            if let request {
+                w.field("by", request.requestedBy)
+                w.field("note", request.note)
+            }
         case .outputsRecorded(_, let outputs):
             w.key("outputs")
             writeOutputs(outputs, &w)
@@ -148,6 +152,10 @@ public enum RecordCodec {
         if let s = run.lastStatus { writeStatus(s, &w) }
         w.field("cancel_requested_at", run.cancelRequestedAt?.journalMillis)
         w.field("cancel_reason", run.cancelReason?.rawValue)
+        if let request = run.cancelRequest {
+            w.field("cancel_requested_by", request.requestedBy)
+            w.field("cancel_note", request.note)
+        }
         if !run.outputs.isEmpty {
             w.key("outputs")
             writeOutputs(run.outputs, &w)
@@ -265,6 +273,8 @@ public enum RecordCodec {
         var acceptedAt: Int64?
         var cancelRequestedAt: Int64?
         var cancelReason: String?
+        var cancelRequestedBy: String?
+        var note: String?
         var finishedAt: Int64?
         var manual = false
         var requestedBy: String?
@@ -308,6 +318,8 @@ public enum RecordCodec {
             else if spells(name, "accepted_at") { acceptedAt = try r.optionalInt() }
             else if spells(name, "cancel_requested_at") { cancelRequestedAt = try r.optionalInt() }
             else if spells(name, "cancel_reason") { cancelReason = try r.optionalString() }
+            else if spells(name, "cancel_requested_by") { cancelRequestedBy = try r.optionalString() }
+            else if spells(name, "cancel_note") || spells(name, "note") { note = try r.optionalString() }
             else if spells(name, "finished_at") { finishedAt = try r.optionalInt() }
             else if spells(name, "manual") { manual = try r.bool() }
             else if spells(name, "requested_by") { requestedBy = try r.optionalString() }
@@ -384,7 +396,8 @@ public enum RecordCodec {
             case .runAccepted: event = .runAccepted(try key(), buildTimeoutSeconds: buildTimeout)
             case .statusObserved: event = .statusObserved(try key(), try status())
             case .cancelRequested:
-                event = .cancelRequested(try key(), reason: try cancelReasonValue(try require(reason, "reason")))
+                event = .cancelRequested(try key(), reason: try cancelReasonValue(try require(reason, "reason")),
+                                         request: by.map { CancelRequest(requestedBy: $0, note: note) })
             case .cancelObserved: event = .cancelObserved(try key(), try status())
             case .outputsRecorded: event = .outputsRecorded(try key(), try require(outputs, "outputs"))
             case .finished: event = .finished(try key(), outcome: try outcomeValue(), message: message)
@@ -426,6 +439,7 @@ public enum RecordCodec {
             if runState != nil { run.lastStatus = try status() }
             run.cancelRequestedAt = cancelRequestedAt.map(Date.init(journalMillis:))
             run.cancelReason = try cancelReason.map(cancelReasonValue)
+            run.cancelRequest = cancelRequestedBy.map { CancelRequest(requestedBy: $0, note: note) }
             run.outputs = outputs ?? []
             run.finishedAt = finishedAt.map(Date.init(journalMillis:))
             run.outcome = try outcome.map { _ in try outcomeValue() }

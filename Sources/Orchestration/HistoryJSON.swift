@@ -52,6 +52,8 @@ public enum HistoryJSON {
             ("outputs", "[" + outputs.joined(separator: ", ") + "]"), ("cancel_requested_at", time(run.cancelRequestedAt)),
             ("cancel_reason", str(run.cancelReason?.rawValue)), ("accepted_at", time(run.acceptedAt)), ("finished_at", time(run.finishedAt)),
             ("trigger", str(run.key.manual ? "manual" : "schedule")), ("requested_by", str(run.trigger?.requestedBy)),
+            ("trigger_reason", str(run.trigger?.reason)), ("cancel_requested_by", str(run.cancelRequest?.requestedBy)),
+            ("cancel_note", str(run.cancelRequest?.note)),
         ]
         return object(fields)
     }

@@ -26,6 +26,9 @@ public actor Orchestrator {
     private var timer: SlotTimer<[ScheduleConfig]>
     /// Bumped when a run's work is replaced (a replace-cancel, a superseded slot); stale tasks stop.
     private var generations: [SlotKey: Int] = [:]
+    /// Each run's effects not yet executed, in the order the table decided them. New work for a run
+    /// replaces its calls and timers, never its facts: those are journaled first, by the new task.
+    private var backlog: [SlotKey: ArraySlice<RunEffect>] = [:]
     private var timerGeneration = 0
     /// Work for the task group, and work found before it exists (adoption, catch-up).
     private let spawns: AsyncStream<Spawn>
@@ -44,13 +47,15 @@ public actor Orchestrator {
     /// Schedules announced stale and not yet recovered, for the status line.
     private var stale: Set<String> = []
     private var staleGeneration = 0
+    private var pauseGeneration = 0
     private var notifyHandler: @Sendable (PendingNotification) -> Void = { _ in }
     private var runEndedHandler: @Sendable (_ schedule: String, _ outcome: RunOutcome, _ seconds: Double?) -> Void = { _, _, _ in }
 
     private enum Spawn: Sendable {
-        case run(SlotKey, generation: Int, [RunEffect])
+        case run(SlotKey, generation: Int)
         case timer(generation: Int)
         case staleWatch(generation: Int)
+        case pauseWatch(generation: Int)
         case watchdog
     }
 
@@ -94,8 +99,8 @@ public actor Orchestrator {
             index += batch.count
             await withTaskGroup(of: Void.self) { group in
                 for item in batch {
-                    let generation = nextGeneration(item.key)
-                    group.addTask { await self.drive(item.key, generation, item.effects, untilSleep: true) }
+                    let generation = assign(item)
+                    group.addTask { await self.drive(item.key, generation, untilSleep: true) }
                 }
             }
             if let failure { throw failure }
@@ -109,6 +114,7 @@ public actor Orchestrator {
         // due meanwhile is the timer's, not lost between the two.
         resetTimer(from: now)
         resetStaleWatch()
+        resetPauseWatch()
     }
 
     /// Journals `schedule-seen` for every configured schedule the journal has not met: a schedule that
@@ -148,9 +154,9 @@ public actor Orchestrator {
         await withDiscardingTaskGroup { group in
             for await spawn in spawns {
                 switch spawn {
-                case .run(let key, let generation, let effects):
+                case .run(let key, let generation):
                     group.addTask {
-                        await self.drive(key, generation, effects, untilSleep: false)
+                        await self.drive(key, generation, untilSleep: false)
                         self.activity?.leave()
                     }
                 case .timer(let generation):
@@ -161,6 +167,11 @@ public actor Orchestrator {
                 case .staleWatch(let generation):
                     group.addTask {
                         await self.runStaleWatch(generation)
+                        self.activity?.leave()
+                    }
+                case .pauseWatch(let generation):
+                    group.addTask {
+                        await self.runPauseWatch(generation)
                         self.activity?.leave()
                     }
                 case .watchdog:
@@ -227,6 +238,9 @@ public actor Orchestrator {
     /// Runs holding a build (or about to), for the status line.
     public var runningCount: Int { table.activeCount }
 
+    /// Transitions the run table made in this orchestrator's life, for the simulation's figures.
+    public var decisions: Int { table.decisions }
+
     /// The next slot of any schedule, for the status line.
     func nextSlot() -> (schedule: String, template: String, at: Date)? {
         guard let due = timer.nextSlot, due.schedule < config.schedules.count else { return nil }
@@ -240,6 +254,27 @@ public actor Orchestrator {
     public enum ControlFailure: Error, Sendable {
         case unknownSchedule(String, known: [String])
         case nothingToCancel(String)
+        /// `pause --until` at or before the daemon's now.
+        case untilNotInFuture(until: Date, now: Date)
+    }
+
+    /// What a trigger did, in words that are true at the moment of the answer.
+    public struct TriggerDecision: Sendable, Equatable {
+        /// Whether a build starts (now or later) for this request.
+        public enum Outcome: String, Sendable {
+            /// The Run is under way.
+            case started
+            /// Held behind the template's running build (queue), or behind its cancel (replace).
+            case queued, replacing
+            /// Held until a unit of `max_concurrent_builds` frees up.
+            case waiting
+            /// Nothing starts: the overlap policy skipped it.
+            case skipped
+            /// The same request id was answered before: that answer's slot.
+            case duplicate
+        }
+        public var outcome: Outcome
+        public var text: String
     }
 
     /// One schedule as `status` shows it.
@@ -309,7 +344,7 @@ public actor Orchestrator {
     /// `imagebuildd trigger`: a manual slot of `schedule` now, journaled with who asked and why
     /// before its Run. The same request id returns the same slot.
     public func trigger(_ name: String, reason: String?, overlap: OverlapPolicy?, requestID: String?, by: String) throws(ControlFailure)
-        -> (slot: SlotKey, decision: String) {
+        -> (slot: SlotKey, decision: TriggerDecision) {
         let schedule = try schedule(named: name)
         var policy = schedule.runPolicy
         if let overlap { policy.overlap = overlap }
@@ -318,23 +353,50 @@ public actor Orchestrator {
         logger.notice("manual run of \(name) requested by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "trigger", "REQUESTED_BY": "\(by)"])
         dispatch(work, own: nil)
-        let skipped = work.lazy.flatMap(\.effects).compactMap { if case .record(.slotSkipped(key, let reason)) = $0 { reason } else { nil } }.first
-        let decision = switch table.runs[key]?.phase {
-        case .preparing?: "started"
-        case .queuedBehind?: "queued behind the running build"
-        case .waitingForCapacity?: "waiting for capacity (max_concurrent_builds)"
-        case let phase?: phase.name
-        case nil: skipped.map { "skipped: \($0)" } ?? "already requested"
+        var decision = Self.decision(for: key, phase: table.runs[key]?.phase, work: work, holder: table.runs(of: name).first { $0.phase.holdsTemplate })
+        if table.paused[name] != nil, decision.outcome != .skipped, decision.outcome != .duplicate {
+            decision.text += " (the schedule is paused: a pause holds its cron slots, not a manual trigger)"
         }
         return (key, decision)
+    }
+
+    /// Reads the table's verdict on a manual slot. A replace's cancel is named as such, never as a
+    /// queue; a skip is the only answer under which nothing will build.
+    static func decision(for key: SlotKey, phase: RunPhase?, work: [RunTable.Work], holder: Run?) -> TriggerDecision {
+        let journaled = work.lazy.flatMap(\.effects)
+        let skipped = journaled.compactMap { if case .record(.slotSkipped(key, let reason)) = $0 { reason } else { nil } }.first
+        let cancelled = journaled.compactMap { if case .record(.cancelRequested(let other, .replace, _)) = $0, other != key { other } else { nil } }.first
+        let slot = { (k: SlotKey) in RFC3339.string(k.slot) + (k.manual ? ", manual" : "") }
+        // A fresh manual slot always comes with work; none means the request id was answered before.
+        guard !work.isEmpty else { return .init(outcome: .duplicate, text: "already requested (a retry of the same trigger)") }
+        switch phase {
+        case .preparing?:
+            return .init(outcome: .started, text: "started")
+        case .queuedBehind? where cancelled != nil:
+            return .init(outcome: .replacing, text: "replacing: cancelling the running build (slot \(slot(cancelled!))); this run starts once Azure reports it canceled")
+        case .queuedBehind?:
+            let behind = holder.map { " (slot \(slot($0.key)))" } ?? ""
+            if case .cancelling? = holder?.phase {
+                return .init(outcome: .replacing, text: "replacing: the running build\(behind) is already being cancelled; this run starts once it ends")
+            }
+            return .init(outcome: .queued, text: "queued behind the running build\(behind); it starts when that build ends")
+        case .waitingForCapacity?:
+            return .init(outcome: .waiting, text: "waiting for capacity (max_concurrent_builds); it starts when a build ends")
+        case let phase?:
+            return .init(outcome: .started, text: phase.name)
+        case nil:
+            return .init(outcome: .skipped, text: "not started: \(skipped ?? "closed at once")")
+        }
     }
 
     /// `imagebuildd pause`: durable before it returns.
     public func pause(_ name: String, until: Date?, reason: String?, by: String) async throws -> PauseRecord {
         _ = try schedule(named: name)
         let now = clock.now()
+        if let until, until <= now { throw ControlFailure.untilNotInFuture(until: until, now: now) }
         let fact = table.pause(name, until: until, reason: reason, by: by, now: now)
         try await durably(fact, now: now)
+        if until != nil { resetPauseWatch() }
         logger.notice("schedule paused by \(by)\(reason.map { ": \($0)" } ?? "")",
                       metadata: ["SCHEDULE": "\(name)", "EVENT": "paused", "REQUESTED_BY": "\(by)"])
         statusHandler(statusLine())
@@ -352,12 +414,12 @@ public actor Orchestrator {
         return true
     }
 
-    /// `imagebuildd cancel`: journals `cancel-requested` (reason `operator`) and sends the Cancel.
+    /// `imagebuildd cancel`: journals `cancel-requested` (reason `operator`, who and why) and sends the Cancel.
     public func cancel(_ name: String, reason: String?, by: String) throws(ControlFailure) -> SlotKey {
         _ = try schedule(named: name)
-        guard let work = table.cancel(name, now: clock.now()) else { throw .nothingToCancel(name) }
-        logger.warning("cancel requested by \(by)\(reason.map { ": \($0)" } ?? "")",
-                       metadata: ["SCHEDULE": "\(name)", "EVENT": "operator-cancel", "REQUESTED_BY": "\(by)"])
+        guard let work = table.cancel(name, request: CancelRequest(requestedBy: by, note: reason), now: clock.now()) else {
+            throw .nothingToCancel(name)
+        }
         dispatch([work], own: nil)
         return work.key
     }
@@ -384,15 +446,14 @@ public actor Orchestrator {
 
     // MARK: The driver
 
-    /// Executes a run's effects in order, feeding each ARM answer and timer back to the table, until
-    /// the run has nothing in flight. With `untilSleep`, stops at the first timer and hands the rest
-    /// to `run()` (adoption before READY polls each run once, then leaves the waiting to the group).
-    private func drive(_ key: SlotKey, _ generation: Int, _ effects: [RunEffect], untilSleep: Bool) async {
-        var pending = effects[...]
+    /// Executes a run's backlog in order, feeding each ARM answer and timer back to the table, until
+    /// the run has nothing in flight or newer work took it over. With `untilSleep`, stops at the
+    /// first timer and hands the rest to `run()` (adoption before READY polls each run once, then
+    /// leaves the waiting to the group).
+    private func drive(_ key: SlotKey, _ generation: Int, untilSleep: Bool) async {
         // Kept once the run closes: its last log lines still name the template.
         var target = table.runs[key]?.target
-        while let effect = pending.popFirst() {
-            guard generations[key] == generation, failure == nil, !Task.isCancelled else { return }
+        while generations[key] == generation, failure == nil, !Task.isCancelled, let effect = backlog[key]?.popFirst() {
             target = table.runs[key]?.target ?? target
             let event: RunEvent
             switch effect {
@@ -412,7 +473,8 @@ public actor Orchestrator {
                 continue
             case .wake(let at):
                 if untilSleep {
-                    spawn(.run(key, generation: generation, [effect] + pending))
+                    backlog[key] = [effect] + (backlog[key] ?? [])
+                    spawn(.run(key, generation: generation))
                     return
                 }
                 // A test's manual clock, which shares the activity gauge, counts the task idle while it sleeps.
@@ -432,19 +494,29 @@ public actor Orchestrator {
                 guard let target else { return }
                 event = await call(effect, key: key, target: target.templateID)
             }
-            // An answer that arrives during shutdown is not evidence of anything.
+            // An answer that arrives during shutdown, or for work since replaced, is not evidence of anything.
             guard generations[key] == generation, !Task.isCancelled else { return }
             let work = table.handle(key, event, now: clock.now())
-            if let own = work.first, own.key == key { pending += own.effects }
+            if let own = work.first, own.key == key { backlog[key, default: []] += own.effects }
             dispatch(work.dropFirst(), own: key)
         }
+        if generations[key] == generation, backlog[key]?.isEmpty == true { backlog[key] = nil }
     }
 
     /// Starts work for runs other than the one being driven (a preempted run gets a new generation).
     private func dispatch<C: Collection<RunTable.Work>>(_ work: C, own: SlotKey?) {
         for item in work where item.key != own {
-            spawn(.run(item.key, generation: nextGeneration(item.key), item.effects))
+            spawn(.run(item.key, generation: assign(item)))
         }
+    }
+
+    /// Makes `work` its run's backlog under a new generation, after whatever facts and log lines the
+    /// run's previous work had not executed yet: a task spawned for a slot may not have started when
+    /// the table supersedes or admits it, and its `slot-due` must still reach the journal first.
+    private func assign(_ work: RunTable.Work) -> Int {
+        let leftover = backlog[work.key]?.filter { !$0.isContinuation } ?? []
+        backlog[work.key] = ArraySlice(leftover + work.effects)
+        return nextGeneration(work.key)
     }
 
     /// Hands work to `run()`'s task group (buffered until it runs).
@@ -589,6 +661,35 @@ public actor Orchestrator {
         }
     }
 
+    private func resetPauseWatch() {
+        pauseGeneration += 1
+        guard table.nextPauseExpiry != nil else { return }
+        spawn(.pauseWatch(generation: pauseGeneration))
+    }
+
+    /// Sleeps until the earliest `pause --until`, then resumes every schedule whose pause ran out,
+    /// durably, so status, metrics and STATUS= say so at that instant rather than at the next slot.
+    /// A new timed pause starts a new watch.
+    private func runPauseWatch(_ generation: Int) async {
+        while generation == pauseGeneration, !Task.isCancelled, failure == nil, let at = table.nextPauseExpiry {
+            do { try await clock.sleep(until: at) } catch { return }
+            guard generation == pauseGeneration, !Task.isCancelled else { return }
+            let now = clock.now()
+            for fact in table.expirePauses(now: now) {
+                guard case .resumed(let schedule, _) = fact else { continue }
+                do {
+                    try await announce(fact, now: now)
+                    try await record(fact, at: now)
+                } catch {
+                    if !Task.isCancelled { fail(error) }
+                    return
+                }
+                logger.notice("schedule resumed: its pause ran out", metadata: ["SCHEDULE": "\(schedule)", "EVENT": "resumed", "REQUESTED_BY": "until"])
+            }
+            statusHandler(statusLine())
+        }
+    }
+
     private func announceStale(_ schedule: ScheduleConfig, _ facts: ScheduleFacts, deadline: Date) async throws {
         let now = clock.now()
         let after = schedule.staleAfter?.configText ?? "-"
@@ -654,8 +755,9 @@ public actor Orchestrator {
             try await enqueue(.paused, schedule: schedule, template: template, key: "\(schedule)/paused/\(now.journalMillis)", run: nil, text: text, now: now)
         case .resumed(let schedule, let by):
             let template = templateName(of: schedule)
+            let how = by == RunTable.untilResumer ? "resumed: its pause ran out" : "resumed by \(by)"
             try await enqueue(.resumed, schedule: schedule, template: template, key: "\(schedule)/resumed/\(now.journalMillis)", run: nil,
-                              text: "\(schedule) (\(template)) resumed by \(by)", now: now)
+                              text: "\(schedule) (\(template)) \(how)", now: now)
         default:
             break
         }

@@ -63,16 +63,29 @@ public enum RunMachine {
     }
 
     /// Asks Azure to cancel the running build (replace policy or timeout).
-    static func requestCancel(_ run: inout Run, reason: CancelReason, now: Date) -> [RunEffect] {
+    static func requestCancel(_ run: inout Run, reason: CancelReason, request: CancelRequest? = nil, now: Date) -> [RunEffect] {
         guard case .running(let facts, _, let lastStatus, _) = run.phase else { return [] }
         run.phase = .cancelling(facts, reason: reason, requestedAt: now, giveUpAt: now.addingTimeInterval(run.policy.cancelWait),
                                 lastStatus: lastStatus, pollDelay: run.policy.pollInitial)
         let message = switch reason {
         case .timeout: "build timeout reached; cancelling"
         case .replace: "cancelling to replace with a newer slot"
-        case .operator: "cancelling at the operator's request"
+        case .operator: "cancelling at the request of \(request?.requestedBy ?? "an operator")" + (request?.note.map { ": \($0)" } ?? "")
         }
-        return [.record(.cancelRequested(run.key, reason: reason)), .log(LogLine(.warning, message, event: "timeout-cancel")), .callCancel]
+        var fields: [String: String] = [:]
+        if let by = request?.requestedBy { fields["REQUESTED_BY"] = by }
+        return [.record(.cancelRequested(run.key, reason: reason, request: request)),
+                .log(LogLine(.warning, message, event: cancelEvent(reason), fields: fields)), .callCancel]
+    }
+
+    /// Each cause of a cancel has its own journald EVENT and MESSAGE_ID: an alert on timeouts must
+    /// not fire for an operator's cancel or a replace.
+    public static func cancelEvent(_ reason: CancelReason) -> String {
+        switch reason {
+        case .timeout: "timeout-cancel"
+        case .replace: "replace-cancel"
+        case .operator: "operator-cancel"
+        }
     }
 
     /// The phase a run resumes in after a restart, from what the journal says of it; nil when it
@@ -112,38 +125,107 @@ public enum RunMachine {
 
     // MARK: - Transitions
 
+    /// Each phase names every event: the ones its continuations answer with, then those it never
+    /// asked for (a stale answer of a phase the run has left, which the driver drops by generation,
+    /// else a driver bug), which change nothing. No `default:`, so a new phase or event does not
+    /// compile until it is placed.
     private static func step(_ run: inout Run, _ event: RunEvent, _ now: Date) -> [RunEffect] {
-        switch (run.phase, event) {
-        // Before the Run.
-        case (.preparing, .wake):
-            if case .preparing(let since, let delay, _) = run.phase { run.phase = .preparing(since: since, retryDelay: delay, retryAt: nil) }
+        switch run.phase {
+        case .waitingForCapacity, .queuedBehind:
+            // Not admitted: nothing of this run is in flight.
+            switch event {
+            case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .observed, .pollFailed,
+                 .templateGone, .wake, .cancelAnswered, .outputsListed:
+                return []
+            }
+        case .finished, .skipped:
+            // Closed: whatever still arrives is stale.
+            switch event {
+            case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .observed, .pollFailed,
+                 .templateGone, .wake, .cancelAnswered, .outputsListed:
+                return []
+            }
+        case .preparing(let since, let delay, _):
+            return preparing(&run, since, delay, event, now)
+        case .requested(let facts):
+            return requested(&run, facts, event, now)
+        case .retryingRun(var facts, _, _):
+            switch event {
+            case .wake:
+                return send(&run, &facts, now)
+            case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .observed, .pollFailed,
+                 .templateGone, .cancelAnswered, .outputsListed:
+                return []
+            }
+        case .reconciling(let facts, let since, let resendAfter, _):
+            return reconciling(&run, facts, since, resendAfter, event, now)
+        case .waitingForForeign(let facts, let giveUpAt, let delay):
+            return waitingForForeign(&run, facts, giveUpAt, delay, event, now)
+        case .running(let facts, let acceptedAt, let lastStatus, let delay):
+            return running(&run, facts, acceptedAt, lastStatus, delay, event, now)
+        case .cancelling(let facts, let reason, let at, let giveUpAt, let lastStatus, let delay):
+            return cancelling(&run, facts, reason, at, giveUpAt, lastStatus, delay, event, now)
+        case .listingOutputs(let outcome, let message):
+            switch event {
+            case .outputsListed(let outputs):
+                guard let outputs else {
+                    return [.log(LogLine(.warning, "could not list run outputs"))] + finish(&run, outcome, message)
+                }
+                var effects: [RunEffect] = [.record(.outputsRecorded(run.key, outputs))]
+                for output in outputs {
+                    var fields: [String: String] = [:]
+                    if let id = output.artifactID { fields["ARTIFACT_ID"] = id }
+                    effects.append(.log(LogLine(.info, "run output \(output.name): \(output.artifactID ?? output.artifactURI ?? "-")",
+                                                event: "outputs-recorded", fields: fields)))
+                }
+                return effects + finish(&run, outcome, message)
+            case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .observed, .pollFailed,
+                 .templateGone, .wake, .cancelAnswered:
+                return []
+            }
+        }
+    }
+
+    /// Before the Run: reading the template, or waiting out ARM errors.
+    private static func preparing(_ run: inout Run, _ since: Date, _ delay: TimeInterval, _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        switch event {
+        case .wake:
+            run.phase = .preparing(since: since, retryDelay: delay, retryAt: nil)
             return [.readTemplate]
-        case (.preparing, .templateRead(let timeout)):
+        case .templateRead(let timeout):
             run.phase = .requested(RequestFacts(requestedAt: now, timeoutSeconds: timeout, sends: 1))
             return [.record(.runRequested(run.key, clientRequestID: nil)), .callRun]
-        case (.preparing(let since, let delay, _), .armUnavailable(let reason)):
+        case .armUnavailable(let reason):
             guard now < run.giveUpAt else { return finish(&run, .failed, "could not start the build: \(reason)") }
             run.phase = .preparing(since: since, retryDelay: run.policy.backoff(delay), retryAt: now.addingTimeInterval(delay))
             return [.log(LogLine(.warning, "ARM unavailable (\(reason)); trying again in \(Int(delay))s")), .wake(at: now.addingTimeInterval(delay))]
-        case (.preparing, .armRefused(let reason, let notFound)):
+        case .armRefused(let reason, let notFound):
             return finish(&run, notFound ? .lost : .failed, "could not start the build: \(reason)")
+        case .runAccepted, .runAmbiguous, .runConflict, .observed, .pollFailed, .templateGone, .cancelAnswered, .outputsListed:
+            // Only the template read and its retry timer are in flight.
+            return []
+        }
+    }
 
-        // The Run and its answer.
-        case (.requested(var facts), .runAccepted(let correlationID)):
+    /// The Run and its answer.
+    private static func requested(_ run: inout Run, _ facts: RequestFacts, _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        var facts = facts
+        switch event {
+        case .runAccepted(let correlationID):
             facts.acceptedSendAt = facts.lastSendAt
             var fields: [String: String] = [:]
             if let correlationID { fields["X_MS_CORRELATION_REQUEST_ID"] = correlationID }
             return [.record(.runAccepted(run.key, buildTimeoutSeconds: facts.timeoutSeconds)),
                     .log(LogLine(.notice, "run accepted", event: "run-accepted", fields: fields))]
                 + startRunning(&run, facts, now)
-        case (.requested(var facts), .runAmbiguous(let reason)):
+        case .runAmbiguous(let reason):
             facts.ambiguousSends += 1
             if facts.ambiguousSince == nil { facts.ambiguousSince = facts.lastSendAt }
             run.phase = .reconciling(facts, since: now, resendAfter: now.addingTimeInterval(reconcileGrace), pollDelay: run.policy.pollInitial)
             return [.log(LogLine(.warning, "Run outcome unknown (\(reason)); reconciling through lastRunStatus")), .poll]
-        case (.requested(let facts), .runConflict(let reason)):
+        case .runConflict(let reason):
             return conflict(&run, facts, reason, now)
-        case (.requested(let facts), .armUnavailable(let reason)):
+        case .armUnavailable(let reason):
             guard now < run.giveUpAt || facts.ambiguousSends > 0 else {
                 return finish(&run, .failed, "could not start the build: \(reason)")
             }
@@ -154,16 +236,23 @@ public enum RunMachine {
             let wait = min(delay, run.policy.pollMax)
             run.phase = .retryingRun(facts, retryDelay: wait, retryAt: now.addingTimeInterval(wait))
             return [.log(LogLine(.warning, "Run not accepted (\(reason)); trying again in \(Int(wait))s")), .wake(at: now.addingTimeInterval(wait))]
-        case (.requested(let facts), .armRefused(let reason, let notFound)):
+        case .armRefused(let reason, let notFound):
             if facts.ambiguousSends > 0 { return reconcile(&run, facts, now) }
             return finish(&run, notFound ? .lost : .failed, "could not start the build: \(reason)")
-        case (.retryingRun(var facts, _, _), .wake):
-            return send(&run, &facts, now)
+        case .templateRead, .observed, .pollFailed, .templateGone, .wake, .cancelAnswered, .outputsListed:
+            // Only the Run is in flight.
+            return []
+        }
+    }
 
-        // Was the lost Run ours?
-        case (.reconciling, .wake):
+    /// Was the lost Run ours?
+    private static func reconciling(_ run: inout Run, _ facts: RequestFacts, _ since: Date, _ resendAfter: Date,
+                                    _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        var facts = facts
+        switch event {
+        case .wake:
             return [.poll]
-        case (.reconciling(var facts, let since, let resendAfter, let delay), .observed(let observation)):
+        case .observed(let observation):
             facts.timeoutSeconds = observation.timeoutSeconds
             if let status = observation.status, isOurs(status, after: facts.oursAfter) {
                 return adopt(&run, facts, observation, now)
@@ -183,19 +272,30 @@ public enum RunMachine {
             }
             return [.log(LogLine(.notice, "reconciled: no build since the request; sending Run (request \(facts.sends + 1))"))]
                 + send(&run, &facts, now)
-        case (.reconciling(let facts, let since, let resendAfter, _), .pollFailed(let reason)):
+        case .pollFailed(let reason):
             // No giving up and no backoff: a build of ours may be running, and only a reading of the template tells.
             run.phase = .reconciling(facts, since: since, resendAfter: resendAfter, pollDelay: run.policy.pollInitial)
             return [.log(LogLine(.warning, "reconcile: reading the template failed (\(reason))")),
                     .wake(at: now.addingTimeInterval(run.policy.pollInitial))]
+        case .templateGone:
+            return finish(&run, .lost, "the template no longer exists")
+        case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .cancelAnswered, .outputsListed:
+            // Only a reading of the template, or its timer, is in flight.
+            return []
+        }
+    }
 
-        // Someone else's build.
-        case (.waitingForForeign, .wake):
+    /// Someone else's build.
+    private static func waitingForForeign(_ run: inout Run, _ facts: RequestFacts, _ giveUpAt: Date, _ delay: TimeInterval,
+                                          _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        var facts = facts
+        switch event {
+        case .wake:
             return [.poll]
-        case (.waitingForForeign(_, _, let delay), .cancelAnswered(let error)):
+        case .cancelAnswered(let error):
             return (error.map { [.log(LogLine(.warning, "cancel of the build outside this slot: \($0)"))] } ?? [])
                 + [.wake(at: now.addingTimeInterval(delay))]
-        case (.waitingForForeign(var facts, let giveUpAt, let delay), .observed(let observation)):
+        case .observed(let observation):
             facts.timeoutSeconds = observation.timeoutSeconds
             if facts.ambiguousSends > 0, let status = observation.status, isOurs(status, after: facts.oursAfter) {
                 return adopt(&run, facts, observation, now)
@@ -208,22 +308,28 @@ public enum RunMachine {
                 return [.wake(at: now.addingTimeInterval(delay))]
             }
             return [.log(LogLine(.notice, "the build outside this slot ended; sending Run"))] + send(&run, &facts, now)
-        case (.waitingForForeign(let facts, let giveUpAt, let delay), .pollFailed(let reason)):
+        case .pollFailed(let reason):
             // With a lost Run answer behind it, the build may be ours: wait for a reading, never give up blind.
             guard now < giveUpAt || facts.ambiguousSends > 0 else {
                 return skip(&run, reason: "overlap: could not see the build outside this slot end before the wait ran out (\(reason))")
             }
             run.phase = .waitingForForeign(facts, giveUpAt: giveUpAt, pollDelay: run.policy.backoff(delay))
             return [.wake(at: now.addingTimeInterval(delay))]
+        case .templateGone:
+            return finish(&run, .lost, "the template no longer exists")
+        case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .outputsListed:
+            // Only a reading of the template, the foreign build's cancel, or a timer is in flight.
+            return []
+        }
+    }
 
-        // Following our build.
-        case (.running, .wake), (.cancelling, .wake) where !cancelWaitOver(run, now):
+    /// Following our build.
+    private static func running(_ run: inout Run, _ facts: RequestFacts, _ acceptedAt: Date, _ lastStatus: RunStatus?, _ delay: TimeInterval,
+                                _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        switch event {
+        case .wake:
             return [.poll]
-        case (.cancelling(_, let reason, _, _, let lastStatus, _), .wake):
-            let last = lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "unknown"
-            return finish(&run, reason == .timeout ? .timedOut : .canceled,
-                          "the cancel did not complete within cancel_wait (\(durationText(run.policy.cancelWait))); last state \(last)")
-        case (.running(let facts, let acceptedAt, let lastStatus, let delay), .observed(let observation)):
+        case .observed(let observation):
             guard let status = observation.status, isOurs(status, after: facts.oursAfter), !isReady(status) else {
                 // Until ARM reports our build, lastRunStatus may still describe the previous one.
                 run.phase = .running(facts, acceptedAt: acceptedAt, lastStatus: lastStatus, pollDelay: run.policy.backoff(delay))
@@ -236,12 +342,27 @@ public enum RunMachine {
             run.phase = .running(facts, acceptedAt: acceptedAt, lastStatus: status,
                                  pollDelay: changed ? run.policy.pollInitial : run.policy.backoff(delay))
             return effects + enforceDeadline(&run, now)
-        case (.running(let facts, let acceptedAt, let lastStatus, let delay), .pollFailed(let reason)):
+        case .pollFailed(let reason):
             run.phase = .running(facts, acceptedAt: acceptedAt, lastStatus: lastStatus, pollDelay: run.policy.backoff(delay))
             return [.log(LogLine(.warning, "poll failed: \(reason)"))] + enforceDeadline(&run, now)
-        case (.running, .templateGone), (.cancelling, .templateGone), (.reconciling, .templateGone), (.waitingForForeign, .templateGone):
+        case .templateGone:
             return finish(&run, .lost, "the template no longer exists")
-        case (.cancelling(let facts, let reason, let at, let giveUpAt, let lastStatus, let delay), .observed(let observation)):
+        case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .cancelAnswered, .outputsListed:
+            // Only a poll or its timer is in flight.
+            return []
+        }
+    }
+
+    /// A cancel was requested: waiting for Azure to confirm it, at most until `giveUpAt`.
+    private static func cancelling(_ run: inout Run, _ facts: RequestFacts, _ reason: CancelReason, _ at: Date, _ giveUpAt: Date,
+                                   _ lastStatus: RunStatus?, _ delay: TimeInterval, _ event: RunEvent, _ now: Date) -> [RunEffect] {
+        switch event {
+        case .wake:
+            guard now >= giveUpAt else { return [.poll] }
+            let last = lastStatus.map { "\($0.runState)\($0.runSubState.map { "/\($0)" } ?? "")" } ?? "unknown"
+            return finish(&run, reason == .timeout ? .timedOut : .canceled,
+                          "the cancel did not complete within cancel_wait (\(durationText(run.policy.cancelWait))); last state \(last)")
+        case .observed(let observation):
             guard let status = observation.status, isOurs(status, after: facts.oursAfter), !isReady(status) else {
                 return [.wake(at: min(now.addingTimeInterval(delay), giveUpAt))]
             }
@@ -250,26 +371,16 @@ public enum RunMachine {
             if ended(status) { return effects + end(&run, status, cancelReason: reason) }
             run.phase = .cancelling(facts, reason: reason, requestedAt: at, giveUpAt: giveUpAt, lastStatus: status, pollDelay: run.policy.backoff(delay))
             return effects + [.wake(at: min(now.addingTimeInterval(delay), giveUpAt))]
-        case (.cancelling(_, _, _, let giveUpAt, _, let delay), .pollFailed(let reason)):
+        case .pollFailed(let reason):
             return [.log(LogLine(.warning, "poll failed: \(reason)")), .wake(at: min(now.addingTimeInterval(delay), giveUpAt))]
-        case (.cancelling(_, _, _, let giveUpAt, _, let delay), .cancelAnswered(let error)):
+        case .cancelAnswered(let error):
             // Refused or lost: the polls that follow show what happened, and cancel_wait bounds the wait.
             return (error.map { [.log(LogLine(.warning, "cancel request: \($0)"))] } ?? [])
                 + [.wake(at: min(now.addingTimeInterval(delay), giveUpAt))]
-        case (.listingOutputs(let outcome, let message), .outputsListed(let outputs)):
-            guard let outputs else {
-                return [.log(LogLine(.warning, "could not list run outputs"))] + finish(&run, outcome, message)
-            }
-            var effects: [RunEffect] = [.record(.outputsRecorded(run.key, outputs))]
-            for output in outputs {
-                var fields: [String: String] = [:]
-                if let id = output.artifactID { fields["ARTIFACT_ID"] = id }
-                effects.append(.log(LogLine(.info, "run output \(output.name): \(output.artifactID ?? output.artifactURI ?? "-")",
-                                            event: "outputs-recorded", fields: fields)))
-            }
-            return effects + finish(&run, outcome, message)
-        default:
-            // An answer that no longer fits the phase (the run moved on); nothing to do.
+        case .templateGone:
+            return finish(&run, .lost, "the template no longer exists")
+        case .templateRead, .armUnavailable, .armRefused, .runAccepted, .runAmbiguous, .runConflict, .outputsListed:
+            // Only the Cancel, a poll or a timer is in flight.
             return []
         }
     }
@@ -280,11 +391,6 @@ public enum RunMachine {
         facts.lastSendAt = now
         run.phase = .requested(facts)
         return [.callRun]
-    }
-
-    private static func cancelWaitOver(_ run: Run, _ now: Date) -> Bool {
-        if case .cancelling(_, _, _, let giveUpAt, _, _) = run.phase { return now >= giveUpAt }
-        return false
     }
 
     private static func startRunning(_ run: inout Run, _ facts: RequestFacts, _ now: Date) -> [RunEffect] {
@@ -325,7 +431,7 @@ public enum RunMachine {
             case .replace:
                 run.phase = .waitingForForeign(facts, giveUpAt: waitUntil, pollDelay: run.policy.pollInitial)
                 return [.record(.cancelRequested(run.key, reason: .replace)),
-                        .log(LogLine(.warning, "cancelling the build outside this slot to replace it", event: "timeout-cancel")),
+                        .log(LogLine(.warning, "cancelling the build outside this slot to replace it", event: cancelEvent(.replace))),
                         .callCancel]
             case .queue:
                 break

@@ -63,7 +63,8 @@ public struct RunTable: Sendable {
         if !key.manual, let pause = paused[key.schedule] {
             if let until = pause.until, until <= now {
                 paused[key.schedule] = nil
-                own += [.record(.resumed(schedule: key.schedule, by: "until")), .log(LogLine(.notice, "schedule resumed: its pause ran out", event: "resumed"))]
+                own += [.record(.resumed(schedule: key.schedule, by: Self.untilResumer)),
+                        .log(LogLine(.notice, "schedule resumed: its pause ran out", event: "resumed"))]
             } else {
                 own += RunMachine.skip(&run, reason: "paused")
                 return [Work(key: key, effects: own)]
@@ -158,13 +159,25 @@ public struct RunTable: Sendable {
         return .resumed(schedule: schedule, by: by)
     }
 
+    /// The earliest instant a `pause --until` runs out, for the driver's timer.
+    public var nextPauseExpiry: Date? { paused.values.lazy.compactMap(\.until).min() }
+
+    /// Lifts every pause whose `until` has come: the `resumed` records (by `until`) to journal, in
+    /// schedule order. Status, metrics and the next slot see the schedule resumed from here on.
+    public mutating func expirePauses(now: Date) -> [JournalEvent] {
+        paused.filter { $0.value.until.map { $0 <= now } ?? false }.keys.sorted().compactMap { resume($0, by: Self.untilResumer) }
+    }
+
+    /// Who resumed a schedule whose `pause --until` ran out, as the journal records it.
+    public static let untilResumer = "until"
+
     /// `imagebuildd cancel`: cancels the schedule's running build. Nil when it has none.
-    public mutating func cancel(_ schedule: String, now: Date) -> Work? {
+    public mutating func cancel(_ schedule: String, request: CancelRequest, now: Date) -> Work? {
         guard let key = runs.values.filter({ $0.key.schedule == schedule }).first(where: {
             if case .running = $0.phase { true } else { false }
         })?.key, var run = runs[key] else { return nil }
         decisions += 1
-        let effects = RunMachine.requestCancel(&run, reason: .operator, now: now)
+        let effects = RunMachine.requestCancel(&run, reason: .operator, request: request, now: now)
         runs[key] = run
         return Work(key: key, effects: effects)
     }

@@ -50,7 +50,7 @@ import Testing
         ("timezone: Mars/Olympus", "13:15: schedules[0].timezone: unknown time zone"),
         ("build_timeout: 0s", "13:20: schedules[0].build_timeout: must be longer than 0s"),
         ("poll: [30s]", "13:11: schedules[0].poll: expected a mapping"),
-        ("stale_after: soon", "13:18: schedules[0].stale_after: \"soon\" is not \"off\" or a duration such as 36h"),
+        ("stale_after: soon", "13:18: schedules[0].stale_after: \"soon\" is not \"off\" or a duration of at least 1m, such as 36h"),
         ("stale_after: 30s", "13:18: schedules[0].stale_after: must be at least 1m"),
     ])
     func badValuesNameFileLineColumnAndKey(line: String, expected: String) async throws {

@@ -56,6 +56,9 @@ import Testing
             #expect(triggered.status == .exited(0) && triggered.stdout.hasPrefix("triggered nightly: manual slot "), "\(triggered.stderr)")
             let running = try await Self.until(h, ["status"]) { $0.stdout.contains("manual Running") }
             #expect(running.stdout.contains("SCHEDULE") && running.stdout.contains("manual Running"), "\(running.stdout)")
+            // Overlap skip (the default) while it builds: nothing starts, and the exit status says so.
+            let skipped = try await Self.cli(h, ["trigger", "nightly"])
+            #expect(skipped.status == .exited(4) && skipped.stderr.contains("not started: overlap"), "\(skipped.stdout) \(skipped.stderr)")
 
             let cancelled = try await Self.cli(h, ["cancel", "nightly", "--reason", "wrong image"])
             #expect(cancelled.status == .exited(0) && cancelled.stdout.hasPrefix("cancelling nightly"), "\(cancelled.stderr)")
@@ -64,6 +67,8 @@ import Testing
             let nothing = try await Self.cli(h, ["cancel", "nightly"])
             #expect(nothing.status == .exited(1) && nothing.stderr.contains("has no running build to cancel"))
 
+            let past = try await Self.cli(h, ["pause", "nightly", "--until", "2001-01-01T00:00:00Z"])
+            #expect(past.status == .exited(1) && past.stderr.contains("is not in the future"), "\(past.stdout) \(past.stderr)")
             let paused = try await Self.cli(h, ["pause", "nightly", "--reason", "incident 42"])
             #expect(paused.status == .exited(0) && paused.stdout == "paused nightly: incident 42\n", "\(paused.stdout) \(paused.stderr)")
             let shown = try await Self.cli(h, ["status"])
@@ -80,9 +85,12 @@ import Testing
 
         // History shows the manual run, who asked, and its end.
         let history = try await h.history(schedule: "nightly")
-        let manual = history.first { $0["trigger"] as? String == "manual" }
+        let manual = history.first { $0["trigger"] as? String == "manual" && $0["outcome"] as? String != "skipped" }
+        #expect(history.contains { $0["trigger"] as? String == "manual" && $0["outcome"] as? String == "skipped" }, "the refused trigger is in history")
         #expect(manual?["requested_by"] as? String == "uid 0 (root)" && manual?["outcome"] as? String == "canceled", "\(history)")
         #expect(manual?["cancel_reason"] as? String == "operator")
+        #expect(manual?["trigger_reason"] as? String == "CVE-2027-0001", "\(history)")
+        #expect(manual?["cancel_requested_by"] as? String == "uid 0 (root)" && manual?["cancel_note"] as? String == "wrong image", "\(history)")
 
         // The daemon is gone: status says so, shows the journal, and exits 3.
         let down = try await Self.cli(h, ["status"])

@@ -53,7 +53,12 @@ func everyEvent() -> [JournalEvent] {
     done.message = "one of two \"distributors\" failed\n"
     done.cancelRequestedAt = started
     done.cancelReason = .replace
-    snapshot.history["win"] = [done]
+    var cancelled = done
+    cancelled.key = slot("win", 3)
+    cancelled.cancelReason = .operator
+    cancelled.cancelRequest = CancelRequest(requestedBy: "uid 1000 (alice)", note: "wrong base image")
+    cancelled.outcome = .canceled
+    snapshot.history["win"] = [done, cancelled]
     snapshot.lastSlot = ["win": slot("win", 2).slot, "ubuntu-nightly": key.slot]
     snapshot.counters.slotsDue = 7
     snapshot.counters.slotsSkipped = 2
@@ -80,6 +85,8 @@ func everyEvent() -> [JournalEvent] {
         .statusObserved(key, RunStatus(runState: "failed", runSubState: nil, message: "tab\there, quote \" backslash \\ ünïcødé 🚀 \u{01}",
                                        startedAt: started, endedAt: started.addingTimeInterval(61))),
         .cancelRequested(key, reason: .timeout),
+        .cancelRequested(key, reason: .operator, request: CancelRequest(requestedBy: "uid 0 (root)", note: "wrong \"base\"\nimage")),
+        .cancelRequested(key, reason: .operator, request: CancelRequest(requestedBy: "uid 0 (root)")),
         .cancelObserved(key, RunStatus(runState: "Canceling")),
         .outputsRecorded(key, [RunOutputRecord(name: "managedImage", artifactID: "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i"),
                                RunOutputRecord(name: "vhd", artifactURI: "https://example.blob.core.windows.net/vhds/x.vhd")]),

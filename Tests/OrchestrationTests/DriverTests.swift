@@ -34,18 +34,27 @@ import Testing
         }
 
         /// Starts an orchestrator on the journal, runs it until `end`, stops it; returns what `run()` threw.
-        func run(until end: Date, client: (any TemplateOperations)? = nil) async throws -> (any Error)? {
+        /// `steps` act on the running orchestrator, each at its instant, in order; `atEnd` reads it
+        /// before it stops.
+        func run(until end: Date, client: (any TemplateOperations)? = nil,
+                 steps: [(at: Date, act: (Orchestrator) async throws -> Void)] = [],
+                 atEnd: (Orchestrator) async throws -> Void = { _ in }) async throws -> (any Error)? {
             let journal = try Journal(directory: directory)
             let orchestrator = Orchestrator(config: config, journal: journal, client: client ?? arm, clock: clock, logger: logger, activity: activity)
             try await orchestrator.start()
-            let thrown = await withTaskGroup(of: (any Error)?.self) { group in
+            let thrown = try await withThrowingTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
                     do { try await orchestrator.run() } catch { return error }
                     return nil
                 }
+                for step in steps {
+                    await clock.run(until: step.at)
+                    try await step.act(orchestrator)
+                }
                 await clock.run(until: end)
+                try await atEnd(orchestrator)
                 group.cancelAll()
-                return await group.next() ?? nil
+                return try await group.next() ?? nil
             }
             await journal.close()
             return thrown

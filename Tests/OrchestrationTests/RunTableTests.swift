@@ -17,6 +17,8 @@ import Testing
     struct Harness {
         var table: RunTable
         var journal: [JournalEvent] = []
+        /// The journald EVENT of every log line, in order.
+        var events: [String] = []
         var state = JournalState()
         /// Each run's continuation in flight.
         var inFlight: [SlotKey: RunEffect] = [:]
@@ -33,6 +35,7 @@ import Testing
                         journal.append(event)
                         state.apply(JournalRecord(seq: UInt64(journal.count), at: RunTableTests.t0, event: event))
                     }
+                    if case .log(let line) = effect, let event = line.event { events.append(event) }
                     if effect.isContinuation { inFlight[item.key] = effect }
                 }
             }
@@ -114,6 +117,7 @@ import Testing
         h.start(first, at: 0)
         let second = h.due("a", 30, policy: Self.policy(.replace))
         #expect(h.journal.contains(.cancelRequested(first, reason: .replace)))
+        #expect(h.events.contains("replace-cancel") && !h.events.contains("timeout-cancel"), "\(h.events)")
         #expect(h.inFlight[first] == .callCancel)
         #expect(h.phase(second) == "queued")
         h.send(first, .cancelAnswered(error: nil), at: 30)
@@ -130,6 +134,7 @@ import Testing
         h.send(key, .templateRead(timeoutSeconds: 3600), at: 0)
         h.send(key, .runConflict("Conflict"), at: 0)
         #expect(h.journal.last == .cancelRequested(key, reason: .replace))
+        #expect(h.events.last == "replace-cancel")
         #expect(h.inFlight[key] == .callCancel)
         h.send(key, .cancelAnswered(error: nil), at: 0)
         h.send(key, .wake, at: 1)
@@ -186,6 +191,7 @@ import Testing
         let running = RunStatus(runState: "Running", runSubState: "Building", startedAt: Self.t0)
         h.send(key, .observed(Observation(status: running, timeoutSeconds: 3600)), at: 61)
         #expect(h.journal.contains(.cancelRequested(key, reason: .timeout)))
+        #expect(h.events.last == "timeout-cancel")
         h.send(key, .cancelAnswered(error: "503"), at: 61)
         h.send(key, .wake, at: 71)
         #expect(h.outcome(key) == .timedOut)
@@ -307,13 +313,16 @@ import Testing
 
     @Test func operatorCancelEndsCanceled() {
         var h = H()
-        #expect(h.table.cancel("a", now: Self.t0) == nil)
+        let request = CancelRequest(requestedBy: "uid 1000 (alice)", note: "wrong base image")
+        #expect(h.table.cancel("a", request: request, now: Self.t0) == nil)
         let key = h.due("a", 0, policy: RunTableTests.policy(.skip))
         h.start(key, at: 0)
-        let work = h.table.cancel("a", now: Self.t0.addingTimeInterval(300))
+        let work = h.table.cancel("a", request: request, now: Self.t0.addingTimeInterval(300))
         #expect(work?.key == key)
         h.apply(work.map { [$0] } ?? [])
-        #expect(h.journal.contains(.cancelRequested(key, reason: .operator)))
+        #expect(h.journal.contains(.cancelRequested(key, reason: .operator, request: request)))
+        #expect(h.events.last == "operator-cancel")
+        #expect(h.state.openRuns[key]?.cancelRequest == request)
         h.send(key, .cancelAnswered(error: nil), at: 5)
         h.send(key, .wake, at: 6)
         h.end(key, state: "Canceled", at: 6)

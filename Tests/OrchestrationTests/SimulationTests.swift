@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Thousands of seeded histories of the real run table in a simulated world (see `Simulation`).
+/// Thousands of seeded histories of the real orchestrator in a simulated world (see `Simulation`).
 /// `SIM_SEEDS=N` runs more (`make sim`); `SIM_SEED=S` replays one.
 @Suite struct SimulationTests {
     static let environment = ProcessInfo.processInfo.environment
@@ -28,6 +28,18 @@ import Testing
         let elapsed = started.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("simulation chunk \(chunk): \(per) seeds, \(decisions) decisions in \(String(format: "%.2f", seconds)) s (\(Int(Double(decisions) / max(seconds, 1e-9))) decisions/s)")
+    }
+
+    /// Seeds that failed before a fix, replayed on every run. Each fails with its fix reverted.
+    /// - 854, 2075, 3413, 3462, 3743, 3925: a slot that came due while start-up adopted open runs was
+    ///   never journaled (the slot timer started after adoption; the cluster soak found it first).
+    /// - 1263, 1268, 1763: a slot's `slot-due` was never journaled when the table admitted or
+    ///   superseded it before its task ran (new work replaced the run's backlog, facts and all);
+    ///   found by this simulation of the real driver.
+    @Test(arguments: [854, 2075, 3413, 3462, 3743, 3925, 1263, 1268, 1763] as [UInt64])
+    func regressionSeeds(seed: UInt64) {
+        var simulation = Simulation(seed: seed)
+        report(seed, &simulation)
     }
 
     @discardableResult

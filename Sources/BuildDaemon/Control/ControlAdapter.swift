@@ -75,7 +75,7 @@ struct ControlAdapter: ControlService {
         do {
             let (key, decision) = try await orchestrator.trigger(parameters.schedule, reason: parameters.reason, overlap: overlap,
                                                                  requestID: parameters.requestId, by: peer.description)
-            return TriggerReply(schedule: key.schedule, slot: RFC3339.string(key.slot), decision: decision)
+            return TriggerReply(schedule: key.schedule, slot: RFC3339.string(key.slot), decision: decision.text, outcome: decision.outcome.rawValue)
         } catch {
             throw Self.map(error)
         }
@@ -123,6 +123,8 @@ struct ControlAdapter: ControlService {
         switch failure {
         case .unknownSchedule(let name, let known): .unknownSchedule(name, known: known)
         case .nothingToCancel(let name): ControlError("\(ControlInterface.name).NothingToCancel", .init(schedule: name))
+        case .untilNotInFuture(let until, let now):
+            .invalidParameter("until", "\(RFC3339.string(until)) is not in the future (the daemon's time is \(RFC3339.string(now)))")
         }
     }
 }

@@ -109,7 +109,17 @@ struct Status: ParsableCommand {
 struct Trigger: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a schedule's template now (a manual slot, journaled with who asked and why).",
-        discussion: "It obeys the schedule's overlap policy unless --overlap says otherwise. Retries of one invocation are idempotent.")
+        discussion: """
+            It obeys the schedule's overlap policy unless --overlap says otherwise. Retries of one invocation are idempotent. \
+            A paused schedule still runs a manual trigger (a pause holds cron slots only); the answer says so.
+
+            Exit status: 0 when a build starts, or will start (queued, replacing, waiting for capacity); \
+            \(Self.nothingStarted) when nothing will build (the overlap policy skipped it), with the reason; \
+            3 when the daemon is not running.
+            """)
+
+    /// The exit status when the trigger was answered but no build will come of it.
+    static let nothingStarted: Int32 = 4
 
     @OptionGroup var socket: SocketOptions
 
@@ -137,6 +147,10 @@ struct Trigger: ParsableCommand {
             }
         }
         guard let reply else { Terminal.failure("no answer from the daemon") }
+        if reply.outcome == "skipped" {
+            StandardStreams.error("imagebuildd: \(reply.schedule): manual slot \(reply.slot) \(reply.decision)\n")
+            Glibc.exit(Self.nothingStarted)
+        }
         print("triggered \(reply.schedule): manual slot \(reply.slot), \(reply.decision)")
     }
 }

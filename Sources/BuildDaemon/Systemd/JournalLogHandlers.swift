@@ -14,6 +14,8 @@ enum MessageID {
         "outputs-recorded": "8def757424e844db956669759ea2d311",
         "run-finished": "0e2b35762adb41f6bc942d29b08c7964",
         "timeout-cancel": "189a1032f2be4cd9b60e73e878bc99bd",
+        "replace-cancel": "401933c1fb68447ea9a6c2d321f2e802",
+        "operator-cancel": "274cd8266477450fa23468a440163f3c",
         "config-reloaded": "8ea49f546b9140d4a93428a61ad52248",
         "config-rejected": "1fa1196917ce4305b222f175e4f9b52f",
         "stale": "e2b8c06f9ff745119195623994e6d906",

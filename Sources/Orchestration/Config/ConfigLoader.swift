@@ -128,7 +128,7 @@ public struct ConfigLoader {
             if let n = map["stale_after"] {
                 if try loader.string(n, prefix + ".stale_after") == "off" { staleAfter = nil }
                 else {
-                    let value = try loader.duration(n, prefix + ".stale_after", expected: "\"off\" or a duration such as 36h")
+                    let value = try loader.duration(n, prefix + ".stale_after", expected: "\"off\" or a duration of at least 1m, such as 36h")
                     guard value >= .seconds(60) else { throw loader.located(n, prefix + ".stale_after", "must be at least 1m") }
                     staleAfter = value
                 }
