@@ -37,7 +37,7 @@ test: deps
 	$(SWIFT) test --skip-build --skip BuildDaemonTests
 	$(SWIFT) test --skip-build --filter BuildDaemonTests
 	scripts/sdk-check.sh
-	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills 20
+	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills 3
 
 # Cluster mode under fire for longer: KILLS leader SIGKILLs (default 300), SIGSTOP, quorum loss;
 # the figures go to .build/ha-soak.json (SEED=S replays one run's choices).
@@ -46,10 +46,11 @@ ha-soak: deps
 	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills $(or $(KILLS),300) \
 		$(if $(SEED),--seed $(SEED)) --out .build/ha-soak.json
 
-# More seeded histories of the run lifecycle than `make test` runs (SEEDS=100000; SEED=S replays one).
+# More seeded histories than `make test` runs, single-node and cluster (SEEDS=100000; SEED=S replays
+# one, with CLUSTER=1 a cluster seed).
 sim: deps
 	$(SWIFT) build --build-tests -c release -Xswiftc -enable-testing
-	SIM_SEEDS=$(or $(SEEDS),100000) $(if $(SEED),SIM_SEED=$(SEED)) $(SWIFT) test -c release -Xswiftc -enable-testing --skip-build --filter OrchestrationTests.SimulationTests
+	SIM_SEEDS=$(or $(SEEDS),100000) $(if $(SEED),SIM_SEED=$(SEED)) $(if $(CLUSTER),SIM_CLUSTER=1) $(SWIFT) test -c release -Xswiftc -enable-testing --skip-build --filter OrchestrationTests.SimulationTests
 
 # Every libFuzzer target (Fuzz/) for FUZZ_SECONDS each (default 60); crashers land in Fuzz/Regressions.
 fuzz: deps

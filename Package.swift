@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Notifications", targets: ["Notifications"]),
         .library(name: "Observability", targets: ["Observability"]),
         .library(name: "EtcdStore", targets: ["EtcdStore"]),
+        .library(name: "Leadership", targets: ["Leadership"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -96,7 +97,7 @@ let package = Package(
         .target(
             name: "Observability",
             dependencies: [
-                "JobJournal", "Orchestration", "AzureClient",
+                "JobJournal",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,13 +107,15 @@ let package = Package(
         ),
         // etcd v3 through its JSON gateway, for cluster mode: KV, transactions with compares, leases.
         .target(name: "EtcdStore", dependencies: ["AzureClient", "JobJournal"]),
+        // Leadership terms as a pure machine and the one loop that runs it, in both modes.
+        .target(name: "Leadership"),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
         .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
                 "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "ControlProtocol", "CSystemd",
-                "Notifications", "Observability", "EtcdStore",
+                "Notifications", "Observability", "EtcdStore", "Leadership",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,8 +145,9 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler"]),
+        .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler", "EtcdStore", "Leadership"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "AzureClient"]),
+        .testTarget(name: "LeadershipTests", dependencies: ["Leadership"]),
         .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "AzureClient", "JobJournal"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),

@@ -16,11 +16,14 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         let loaded: DaemonConfig
         do { loaded = try ConfigLoader(file: config).load() } catch { Terminal.failure("\(error)") }
+        let transport: AsyncHTTPTransport
+        do { transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile) } catch { Terminal.failure("\(config): azure: \(error)") }
         do {
-            let transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile)
-            defer { Task { try? await transport.shutdown() } }
             _ = try AzureWiring.credential(loaded.azure, transport: transport)
+            try? await transport.shutdown()
         } catch {
+            // Shut down before the exit: its event loop must not be torn down under a pending task.
+            try? await transport.shutdown()
             Terminal.failure("\(config): azure: \(error)")
         }
         do {

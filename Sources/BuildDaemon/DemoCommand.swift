@@ -79,17 +79,25 @@ struct Demo: AsyncParsableCommand {
                                               sleep: { try await clock.sleep(for: $0) })
         let journal = try Journal(directory: stateDirectory + "/journal")
         let orchestrator = Orchestrator(config: config, journal: journal, client: client, clock: clock, logger: logger)
-        let reporting = try Reporting(config: config, journal: journal, client: client, transport: transport, clock: clock, logger: logger)
+        let node = DaemonNode(name: nil, clock: clock)
+        let reporting = try Reporting(config: config, journal: journal, client: client, transport: transport, clock: clock, logger: logger) { [clock] in
+            _ = try await journal.append($0, at: clock.now())
+        }
         await reporting.attach(to: orchestrator)
         try await orchestrator.start()
+        await node.lead(orchestrator, store: journal)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await orchestrator.run() }
             // The operator commands work against the demo too: `imagebuildd status --socket …`.
             group.addTask {
                 try await ControlServer(path: config.control.socket, operatorsGroup: config.control.operatorsGroup,
-                                        service: ControlAdapter(orchestrator: orchestrator)) { _, _ in }.run()
+                                        service: ControlAdapter(node: node)) { _, _ in }.run()
             }
-            group.addTask { await withTaskGroup(of: Void.self) { reporting.run({ (orchestrator, true) }, in: &$0) } }
+            group.addTask {
+                await withTaskGroup(of: Void.self) { reports in
+                    for task in reporting.tasks({ (orchestrator, true) }) { reports.addTask { await task() } }
+                }
+            }
             try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
             let scrape = String(decoding: await reporting.render({ (orchestrator, true) }), as: UTF8.self)
             print("\nfrom the metrics scrape (GET /metrics):")

@@ -50,41 +50,34 @@ struct Run: AsyncParsableCommand {
         } catch {
             Terminal.failure("\(config): \(error)")
         }
+        let node = DaemonNode(name: loaded.cluster?.nodeName, clock: clock)
         let reporting: Reporting
-        let leaderStore = LeaderStore()
-        let record: (@Sendable (JournalEvent) async throws -> Void)? = if loaded.cluster == nil { nil } else {
-            { [clock] event in try await leaderStore.append(event, at: clock.now()) }
-        }
         // Webhooks get their own connections (and no azure.ca_file): they go to the team's chat, not to ARM.
         let webhookTransport: AsyncHTTPTransport
         do {
             webhookTransport = try AsyncHTTPTransport(trustHint: "the webhook's certificate must chain to a CA in the system bundle (ca-certificates)")
             reporting = try Reporting(config: loaded, journal: journal, client: client, transport: webhookTransport, clock: clock,
-                                      logger: logger, environment: environment,
-                                      record: record)
+                                      logger: logger, environment: environment) { [clock] event in try await node.append(event, at: clock.now()) }
         } catch {
             try? await transport.shutdown()
             Terminal.failure("\(config): \(error)")
         }
         var transports: [AsyncHTTPTransport] = [transport, webhookTransport]
-        let service: any Service
+        var backend = TermBackend.local
         if let cluster = loaded.cluster {
-            let etcd: EtcdClient
             do {
                 let etcdTransport = try ClusterWiring.transport(cluster)
                 transports.append(etcdTransport)
-                etcd = try ClusterWiring.client(cluster, transport: etcdTransport, environment: environment)
+                let etcd = try ClusterWiring.client(cluster, transport: etcdTransport, environment: environment)
+                let election = LeaderElection(client: etcd, key: ClusterKeys(prefix: cluster.prefix).leader, node: cluster.nodeName, ttl: cluster.leaseTTL)
+                backend = .cluster(cluster, etcd: etcd, election: election)
             } catch {
                 for transport in transports { try? await transport.shutdown() }
                 Terminal.failure("\(config): cluster.etcd: \(error)")
             }
-            service = ClusterService(settings: cluster, initialConfig: loaded, configFile: config, journal: journal, etcd: etcd, client: client,
-                                     clock: clock, logger: logger, notifier: notifier, reporting: reporting, node: ClusterNode(node: cluster.nodeName, clock: clock),
-                                     leaderStore: leaderStore)
-        } else {
-            let orchestrator = Orchestrator(config: loaded, journal: journal, client: client, clock: clock, logger: logger)
-            service = DaemonService(orchestrator: orchestrator, journal: journal, configFile: config, logger: logger, notifier: notifier, reporting: reporting)
         }
+        let service = DaemonService(host: DaemonHost(backend: backend, configFile: config, config: loaded, journal: journal, client: client, clock: clock,
+                                                     logger: logger, notifier: notifier, reporting: reporting, node: node))
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         do {

@@ -32,10 +32,12 @@ struct TemplateSource: ParsableArguments {
         do { loaded = try ConfigLoader(file: config).load() } catch { Terminal.failure("\(error)") }
         var logger = Logger(label: "imagebuildd") { _ in StderrLogHandler() }
         logger.logLevel = .error
+        let transport: AsyncHTTPTransport
+        do { transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile) } catch { Terminal.failure("\(config): azure: \(error)") }
         do {
-            let transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile)
             return (loaded, try AzureWiring.client(loaded.azure, transport: transport, logger: logger), transport)
         } catch {
+            try? await transport.shutdown()
             Terminal.failure("\(config): azure: \(error)")
         }
     }
@@ -93,7 +95,6 @@ struct TemplatesList: AsyncParsableCommand {
 
     func run() async throws {
         let (config, client, transport) = await source.connect()
-        defer { Task { try? await transport.shutdown() } }
         var rows: [TemplateSummary] = []
         for subscription in source.subscriptions(config) {
             let templates: [ImageTemplate]
@@ -231,7 +232,7 @@ struct TemplateSummary {
         runSubState = p?.lastRunStatus?.runSubState?.rawValue
         runStart = p?.lastRunStatus?.startTime?.text
         runEnd = p?.lastRunStatus?.endTime?.text
-        timeoutMinutes = p?.fields.effectiveBuildTimeoutMinutes ?? 240
+        timeoutMinutes = p?.fields.effectiveBuildTimeoutMinutes ?? ImageTemplatePropertiesFields.defaultBuildTimeoutMinutes
         (sourceType, sourceImage) = Self.source(p?.source)
         distributors = (p?.distribute ?? []).map(Self.distributor)
         let group = resourceGroup

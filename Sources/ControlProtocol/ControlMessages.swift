@@ -35,6 +35,8 @@ public enum ControlInterface {
         error InvalidParameter (parameter: string, message: string)
         # Cluster mode: mutating methods go to the leader's socket.
         error NotLeader (node: string, leader: ?string)
+        # Single-node: the daemon stopped scheduling (SIGTERM, or its journal failed) before it could act.
+        error Stopping (message: string)
         """
 
     /// `org.varlink.service`: every Varlink service answers these.
@@ -361,6 +363,8 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
             return "permission denied: \(p.method ?? "this method") needs root or membership in the operators group (uid \(p.uid ?? -1))"
         case "\(ControlInterface.name).NotLeader":
             return "\(p.node ?? "this node") is a standby; " + (p.leader.map { "ask the leader, \($0)" } ?? "no node leads right now (etcd unreachable or an election under way)")
+        case "\(ControlInterface.name).Stopping":
+            return "the daemon is stopping: \(p.message ?? "")"
         case "\(ControlInterface.name).NothingToCancel":
             return "schedule \"\(p.schedule ?? "")\" has no running build to cancel"
         case "\(ControlInterface.name).InvalidParameter", "org.varlink.service.InvalidParameter":

@@ -51,11 +51,11 @@ public enum ClusterStoreError: EndsLeadership, Sendable, CustomStringConvertible
 /// the log before it deleted, so a new leader reads one snapshot and a short log.
 public final class ClusterRunStore: RunStore {
     public let keys: ClusterKeys
-    private let client: EtcdClient
+    private let client: any EtcdKV
     private let fence: @Sendable () async -> Int64?
     private let local: Journal?
     private let memory: Mutex<Memory>
-    private let committer = Committer()
+    private let committer: Committer
 
     struct Memory {
         var state: JournalState
@@ -68,7 +68,7 @@ public final class ClusterRunStore: RunStore {
     }
 
     /// The cluster's state as etcd holds it now (for a new leader, or `history` on any node).
-    public static func load(client: EtcdClient, keys: ClusterKeys, historyLimit: Int = 50) async throws(ClusterStoreError)
+    public static func load(client: any EtcdKV, keys: ClusterKeys, historyLimit: Int = 50) async throws(ClusterStoreError)
         -> (state: JournalState, lastSeq: UInt64, base: UInt64, lastAt: Date?) {
         var state = JournalState(historyLimit: historyLimit)
         var base: UInt64 = 0
@@ -111,15 +111,19 @@ public final class ClusterRunStore: RunStore {
     }
 
     /// Loads the cluster's state; appends are then fenced by `fence` (nil: this node must not write).
-    public static func open(client: EtcdClient, keys: ClusterKeys, local: Journal?, historyLimit: Int = 50,
+    /// - Parameter spawn: starts the task that sends a batch (the simulation runs it on its own executor).
+    public static func open(client: any EtcdKV, keys: ClusterKeys, local: Journal?, historyLimit: Int = 50,
+                            spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void = { work in Task { await work() } },
                             fence: @escaping @Sendable () async -> Int64?) async throws(ClusterStoreError) -> ClusterRunStore {
         let loaded = try await load(client: client, keys: keys, historyLimit: historyLimit)
-        return ClusterRunStore(client: client, keys: keys, local: local, fence: fence,
+        return ClusterRunStore(client: client, keys: keys, local: local, fence: fence, committer: Committer(spawn: spawn),
                                memory: Memory(state: loaded.state, nextSeq: loaded.lastSeq + 1, base: loaded.base, lastAt: loaded.lastAt ?? Date(),
                                               broken: nil))
     }
 
-    private init(client: EtcdClient, keys: ClusterKeys, local: Journal?, fence: @escaping @Sendable () async -> Int64?, memory: Memory) {
+    private init(client: any EtcdKV, keys: ClusterKeys, local: Journal?, fence: @escaping @Sendable () async -> Int64?, committer: Committer,
+                 memory: Memory) {
+        self.committer = committer
         self.client = client
         self.keys = keys
         self.local = local
@@ -208,6 +212,11 @@ private final class Committer: Sendable {
     private typealias Waiter = (event: JournalEvent, at: Date, continuation: CheckedContinuation<JournalRecord, any Error>)
     private let queue = Mutex<(waiting: [Waiter], draining: Bool)>(([], false))
     let requests = Atomic<Int>(0)
+    private let spawn: @Sendable (@escaping @Sendable () async -> Void) -> Void
+
+    init(spawn: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void) {
+        self.spawn = spawn
+    }
 
     func submit(_ event: JournalEvent, at: Date, store: ClusterRunStore) async throws -> JournalRecord {
         try await withCheckedThrowingContinuation { continuation in
@@ -216,7 +225,7 @@ private final class Committer: Sendable {
                 defer { queue.draining = true }
                 return !queue.draining
             }
-            if start { Task { await self.drain(store) } }
+            if start { spawn { await self.drain(store) } }
         }
     }
 

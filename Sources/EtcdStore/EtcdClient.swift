@@ -4,6 +4,15 @@ import Synchronization
 
 /// A key as etcd holds it, with the revisions a fencing compare names.
 public struct EtcdKeyValue: Sendable, Equatable {
+    public init(key: String, value: [UInt8], createRevision: Int64, modRevision: Int64, version: Int64, lease: Int64) {
+        self.key = key
+        self.value = value
+        self.createRevision = createRevision
+        self.modRevision = modRevision
+        self.version = version
+        self.lease = lease
+    }
+
     public var key: String
     public var value: [UInt8]
     public var createRevision: Int64
@@ -14,22 +23,42 @@ public struct EtcdKeyValue: Sendable, Equatable {
 }
 
 /// One condition of a transaction.
-public struct EtcdCompare: Sendable {
-    let wire: Wire.Compare
-
+public enum EtcdCompare: Sendable, Equatable {
     /// The key was created at `revision` (0: the key does not exist). The leader fence.
-    public static func createRevision(_ key: String, equals revision: Int64) -> EtcdCompare {
-        EtcdCompare(wire: .init(result: "EQUAL", target: "CREATE", key: Wire.base64(Array(key.utf8)), create_revision: String(revision)))
-    }
-
+    case createRevision(String, equals: Int64)
     /// The key was last written at `revision`.
-    public static func modRevision(_ key: String, equals revision: Int64) -> EtcdCompare {
-        EtcdCompare(wire: .init(result: "EQUAL", target: "MOD", key: Wire.base64(Array(key.utf8)), mod_revision: String(revision)))
-    }
-
+    case modRevision(String, equals: Int64)
     /// The key holds exactly `value`.
-    public static func value(_ key: String, equals value: [UInt8]) -> EtcdCompare {
-        EtcdCompare(wire: .init(result: "EQUAL", target: "VALUE", key: Wire.base64(Array(key.utf8)), value: Wire.base64(value)))
+    case value(String, equals: [UInt8])
+
+    var wire: Wire.Compare {
+        switch self {
+        case .createRevision(let key, let revision):
+            Wire.Compare(result: "EQUAL", target: "CREATE", key: Wire.base64(Array(key.utf8)), create_revision: String(revision))
+        case .modRevision(let key, let revision):
+            Wire.Compare(result: "EQUAL", target: "MOD", key: Wire.base64(Array(key.utf8)), mod_revision: String(revision))
+        case .value(let key, let value):
+            Wire.Compare(result: "EQUAL", target: "VALUE", key: Wire.base64(Array(key.utf8)), value: Wire.base64(value))
+        }
+    }
+}
+
+/// The etcd operations the election and the cluster run store use: `EtcdClient` in production, a
+/// simulated cluster in the seeded simulation.
+public protocol EtcdKV: Sendable {
+    func get(_ key: String) async throws(EtcdError) -> EtcdKeyValue?
+    func list(prefix: String) async throws(EtcdError) -> [EtcdKeyValue]
+    func transaction(if compares: [EtcdCompare], then success: [EtcdOperation], else failure: [EtcdOperation]) async throws(EtcdError)
+        -> EtcdTransactionResult
+    func grantLease(ttl: Int) async throws(EtcdError) -> EtcdLease
+    /// Throws `refused` once the lease has expired.
+    func keepAlive(_ lease: Int64) async throws(EtcdError) -> Int
+    func revokeLease(_ lease: Int64) async throws(EtcdError)
+}
+
+extension EtcdKV {
+    public func transaction(if compares: [EtcdCompare], then success: [EtcdOperation]) async throws(EtcdError) -> EtcdTransactionResult {
+        try await transaction(if: compares, then: success, else: [])
     }
 }
 
@@ -60,6 +89,12 @@ public enum EtcdOperation: Sendable {
 
 /// What a transaction did: which branch ran, at which revision, and what its gets found.
 public struct EtcdTransactionResult: Sendable {
+    public init(succeeded: Bool, revision: Int64, gets: [EtcdKeyValue?]) {
+        self.succeeded = succeeded
+        self.revision = revision
+        self.gets = gets
+    }
+
     public var succeeded: Bool
     public var revision: Int64
     /// One entry per `.get` of the branch that ran, in order; nil where the key was absent.
@@ -68,6 +103,11 @@ public struct EtcdTransactionResult: Sendable {
 
 /// A granted lease.
 public struct EtcdLease: Sendable, Equatable {
+    public init(id: Int64, ttl: Int) {
+        self.id = id
+        self.ttl = ttl
+    }
+
     public var id: Int64
     public var ttl: Int
 }
@@ -100,7 +140,7 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
 /// no leader, and the member that answered is asked first next time. A write is never repeated
 /// once it may have arrived (`outcomeUnknown`); reads are. With `username`, a token is fetched from
 /// the member and sent as `Authorization`; neither the password nor the token appears in errors.
-public final class EtcdClient: Sendable {
+public final class EtcdClient: EtcdKV {
     private let endpoints: [URL]
     private let transport: any HTTPTransport
     private let timeout: Duration
@@ -148,7 +188,7 @@ public final class EtcdClient: Sendable {
     }
 
     /// If every compare holds, the `success` operations, else the `failure` ones, atomically.
-    public func transaction(if compares: [EtcdCompare], then success: [EtcdOperation], else failure: [EtcdOperation] = []) async throws(EtcdError) -> EtcdTransactionResult {
+    public func transaction(if compares: [EtcdCompare], then success: [EtcdOperation], else failure: [EtcdOperation]) async throws(EtcdError) -> EtcdTransactionResult {
         let request = Wire.TxnRequest(compare: compares.map(\.wire), success: success.map(\.wire), failure: failure.map(\.wire))
         let response: Wire.TxnResponse = try await call("v3/kv/txn", request, idempotent: false)
         var gets: [EtcdKeyValue?] = []

@@ -15,8 +15,26 @@ public struct LeaseGuard: Sendable, Equatable {
         margin = ttl / 4
     }
 
-    public func mayAct(renewedAt: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+    /// Both are readings of one monotonic clock.
+    public func mayAct(renewedAt: Duration, now: Duration) -> Bool {
         now < renewedAt + ttl - margin
+    }
+}
+
+/// The election's monotonic time: the process's continuous clock, or the simulation's virtual one.
+public struct LeaseClock: Sendable {
+    /// A monotonic reading; only differences matter.
+    public var now: @Sendable () -> Duration
+    public var sleep: @Sendable (Duration) async throws -> Void
+
+    public init(now: @escaping @Sendable () -> Duration, sleep: @escaping @Sendable (Duration) async throws -> Void) {
+        self.now = now
+        self.sleep = sleep
+    }
+
+    public static var continuous: LeaseClock {
+        let origin = ContinuousClock.now
+        return LeaseClock(now: { ContinuousClock.now - origin }, sleep: { try await Task.sleep(for: $0) })
     }
 }
 
@@ -34,16 +52,19 @@ public enum LeadershipRole: Sendable, Equatable {
 /// the lease is certainly alive by the monotonic clock.
 public actor LeaderElection {
     public nonisolated let node: String
-    private let client: EtcdClient
+    private let client: any EtcdKV
+    private let clock: LeaseClock
     private let key: String
     private let guardRule: LeaseGuard
-    private let onChange: @Sendable (LeadershipRole) -> Void
+    private var onChange: @Sendable (LeadershipRole) -> Void
     private var lease: EtcdLease?
-    private var renewedAt: ContinuousClock.Instant?
+    private var renewedAt: Duration?
     public private(set) var role: LeadershipRole = .standby(leader: nil)
 
-    public init(client: EtcdClient, key: String, node: String, ttl: Duration, onChange: @escaping @Sendable (LeadershipRole) -> Void = { _ in }) {
+    public init(client: any EtcdKV, key: String, node: String, ttl: Duration, clock: LeaseClock = .continuous,
+                onChange: @escaping @Sendable (LeadershipRole) -> Void = { _ in }) {
         self.client = client
+        self.clock = clock
         self.key = key
         self.node = node
         guardRule = LeaseGuard(ttl: ttl)
@@ -51,8 +72,8 @@ public actor LeaderElection {
     }
 
     /// The leader key's create revision while this node leads and its lease is surely alive; nil otherwise.
-    public func fence(now: ContinuousClock.Instant = .now) -> Int64? {
-        guard case .leader(let revision) = role, let renewedAt, guardRule.mayAct(renewedAt: renewedAt, now: now) else { return nil }
+    public func fence() -> Int64? {
+        guard case .leader(let revision) = role, let renewedAt, guardRule.mayAct(renewedAt: renewedAt, now: clock.now()) else { return nil }
         return revision
     }
 
@@ -61,8 +82,14 @@ public actor LeaderElection {
     public func run() async {
         while !Task.isCancelled {
             await step()
-            try? await Task.sleep(for: round)
+            try? await clock.sleep(round)
         }
+    }
+
+    /// `run()`, telling `onChange` (in place of the one given at init) each change of role.
+    public func run(onChange: @escaping @Sendable (LeadershipRole) -> Void) async {
+        self.onChange = onChange
+        await run()
     }
 
     /// How often a node renews and reads the key: ttl/3, and at most 2 s, so a standby notices a
@@ -81,7 +108,7 @@ public actor LeaderElection {
     /// One round: renew (or get) the lease, then campaign if nobody leads, or check the key still
     /// is ours if we lead.
     func step() async {
-        let sentAt = ContinuousClock.now
+        let sentAt = clock.now()
         do {
             if let current = lease {
                 _ = try await client.keepAlive(current.id)

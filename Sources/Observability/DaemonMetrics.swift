@@ -1,7 +1,5 @@
-import AzureClient
 import FoundationEssentials
 import JobJournal
-import Orchestration
 import Prometheus
 import Synchronization
 
@@ -112,7 +110,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Brings every series up to date from the orchestrator's facts and the process's counters.
-    public func refresh(schedules: [Orchestrator.ScheduleMetrics], running: Int, waiting: Int, inputs: Inputs) {
+    public func refresh(schedules: [ScheduleRow], running: Int, waiting: Int, inputs: Inputs) {
         buildsRunning.set(Double(running))
         leader.set(to: inputs.leader ? 1.0 : 0.0)
         slotsWaiting.set(Double(waiting))
@@ -158,8 +156,8 @@ public final class DaemonMetrics: Sendable {
         return bytes
     }
 
-    private func refresh(_ s: Orchestrator.ScheduleMetrics, _ state: inout State) {
-        let labels = [("schedule", s.name), ("template", s.target.name), ("subscription_id", s.target.subscriptionID),
+    private func refresh(_ s: ScheduleRow, _ state: inout State) {
+        let labels = [("schedule", s.name), ("template", s.target.template), ("subscription_id", s.target.subscriptionID),
                       ("resource_group", s.target.resourceGroup), ("cron", s.cron), ("timezone", s.timezone)]
         var series: ScheduleSeries
         if let existing = state.schedules[s.name], existing.infoLabels.elementsEqual(labels, by: { $0 == $1 }) {

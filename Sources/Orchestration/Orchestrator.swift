@@ -29,12 +29,14 @@ public actor Orchestrator {
     /// Each run's effects not yet executed, in the order the table decided them. New work for a run
     /// replaces its calls and timers, never its facts: those are journaled first, by the new task.
     private var backlog: [SlotKey: ArraySlice<RunEffect>] = [:]
+    /// Each open run's `build_timeout` as configured when it was first admitted: a reload changes
+    /// the runs that come after it, not those already on their way.
+    private var timeouts: [SlotKey: BuildTimeout] = [:]
     private var timerGeneration = 0
     /// Work for the task group, and work found before it exists (adoption, catch-up).
     private let spawns: AsyncStream<Spawn>
     private let spawner: AsyncStream<Spawn>.Continuation
     private var failure: (any Error)?
-    private var fatalHandler: @Sendable (any Error) -> Void = { _ in }
     private var statusHandler: @Sendable (String) -> Void = { _ in }
     private var progressHandler: @Sendable (String) -> Void = { _ in }
     private var watchdog: (interval: Duration, ping: @Sendable () -> Void)?
@@ -90,7 +92,8 @@ public actor Orchestrator {
         }
         stale = Set(config.schedules.filter { staleSince(of: $0) != nil }.map(\.name))
         try await noteSchedulesSeen()
-        let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now, policy: policy(for:))
+        let (recovered, work) = RunTable.recover(state, maxConcurrentBuilds: config.maxConcurrentBuilds, now: now,
+                                                 unknownTimeoutSeconds: BuildTimeout.template.seconds(templateMinutes: nil), policy: policy(for:))
         table = recovered
         // Up to 32 adoptions at once: a thousand open runs must not take a thousand round trips in a row.
         var index = 0
@@ -147,6 +150,30 @@ public actor Orchestrator {
         journal.scheduleFacts(schedule)
     }
 
+    /// A leadership term's life (the daemon's whole life when single-node): `start()`, then
+    /// `adopted` with the number of open runs taken over, then `run()` until `end` finishes (an
+    /// ordinary end: it returns) or a journal or fence failure stops it (it throws that).
+    public func serve(until end: AsyncStream<Void>, adopted: @escaping @Sendable (_ openRuns: Int) async -> Void) async throws {
+        let open = journal.state.openRuns.count
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await self.start()
+                    await adopted(open)
+                    try await self.run()
+                }
+                group.addTask {
+                    for await _ in end {}
+                    throw CancellationError()
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch is CancellationError {
+            return
+        }
+    }
+
     /// Owns every task until cancelled: the slot timer, the watchdog, and the runs' work. Throws the
     /// journal error that stopped it, if one did.
     public func run() async throws {
@@ -181,11 +208,6 @@ public actor Orchestrator {
             group.cancelAll()
         }
         if let failure { throw failure }
-    }
-
-    /// Who learns that the journal could not be written (the daemon then stops; systemd restarts it).
-    public func setFatalHandler(_ handler: @escaping @Sendable (any Error) -> Void) {
-        fatalHandler = handler
     }
 
     /// Who hears the status line when it changes, and progress during a long start-up.
@@ -308,35 +330,14 @@ public actor Orchestrator {
         schedule.staleAfter == nil ? nil : facts(schedule.name)?.staleSince
     }
 
-    /// One schedule's series for the metrics endpoint.
-    public struct ScheduleMetrics: Sendable {
-        public var name: String
-        public var target: ImageTemplateID
-        public var cron: String
-        public var timezone: String
-        public var next: Date?
-        public var facts: ScheduleFacts
-        public var paused: Bool
-
-        public init(name: String, target: ImageTemplateID, cron: String, timezone: String, next: Date?, facts: ScheduleFacts, paused: Bool) {
-            self.name = name
-            self.target = target
-            self.cron = cron
-            self.timezone = timezone
-            self.next = next
-            self.facts = facts
-            self.paused = paused
-        }
-    }
-
     /// What the metrics endpoint shows: every configured schedule's facts, and the run table's load.
-    public func metricsSnapshot() -> (schedules: [ScheduleMetrics], running: Int, waiting: Int) {
+    public func metricsSnapshot() -> (schedules: [ScheduleRow], running: Int, waiting: Int) {
         let now = clock.now()
         let schedules = config.schedules.map { schedule in
             var current = facts(schedule.name) ?? ScheduleFacts()
             current.staleSince = staleSince(of: schedule)
-            return ScheduleMetrics(name: schedule.name, target: schedule.target, cron: schedule.cron.expression, timezone: schedule.timezone,
-                                   next: schedule.cron.next(after: now), facts: current, paused: table.paused[schedule.name] != nil)
+            return ScheduleRow(name: schedule.name, target: schedule.buildTarget, cron: schedule.cron.expression, timezone: schedule.timezone,
+                               next: schedule.cron.next(after: now), facts: current, paused: table.paused[schedule.name] != nil)
         }
         return (schedules, table.activeCount, table.waitingCount)
     }
@@ -501,6 +502,7 @@ public actor Orchestrator {
             dispatch(work.dropFirst(), own: key)
         }
         if generations[key] == generation, backlog[key]?.isEmpty == true { backlog[key] = nil }
+        if table.runs[key] == nil { timeouts[key] = nil }
     }
 
     /// Starts work for runs other than the one being driven (a preempted run gets a new generation).
@@ -514,6 +516,7 @@ public actor Orchestrator {
     /// run's previous work had not executed yet: a task spawned for a slot may not have started when
     /// the table supersedes or admits it, and its `slot-due` must still reach the journal first.
     private func assign(_ work: RunTable.Work) -> Int {
+        if timeouts[work.key] == nil { timeouts[work.key] = buildTimeout(for: work.key) }
         let leftover = backlog[work.key]?.filter { !$0.isContinuation } ?? []
         backlog[work.key] = ArraySlice(leftover + work.effects)
         return nextGeneration(work.key)
@@ -534,7 +537,7 @@ public actor Orchestrator {
     /// One ARM call, its answer as the event the state machine expects. The only place ARM errors are
     /// classified.
     private func call(_ effect: RunEffect, key: SlotKey, target: ImageTemplateID) async -> RunEvent {
-        let buildTimeout = buildTimeout(for: key)
+        let buildTimeout = timeouts[key] ?? buildTimeout(for: key)
         let timeout = { (template: ImageTemplate) in buildTimeout.seconds(templateMinutes: template.properties?.buildTimeoutInMinutes) }
         do {
             switch effect {
@@ -838,7 +841,6 @@ public actor Orchestrator {
         } else {
             logger.critical("journal write failed; stopping: \(error)")
         }
-        fatalHandler(error)
         spawner.finish()
     }
 }

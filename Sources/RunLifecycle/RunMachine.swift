@@ -90,9 +90,11 @@ public enum RunMachine {
 
     /// The phase a run resumes in after a restart, from what the journal says of it; nil when it
     /// never got past admission (the table decides those again).
-    static func recovered(_ record: RunRecord, target: BuildTarget, policy: RunPolicy, now: Date) -> (Run, [RunEffect])? {
+    /// `unknownTimeoutSeconds` stands in for a timeout the journal lacks, until a reading of the template.
+    static func recovered(_ record: RunRecord, target: BuildTarget, policy: RunPolicy, unknownTimeoutSeconds: Int64,
+                          now: Date) -> (Run, [RunEffect])? {
         let initial = policy.pollInitial
-        let timeout = record.buildTimeoutSeconds ?? defaultTimeoutSeconds
+        let timeout = record.buildTimeoutSeconds ?? unknownTimeoutSeconds
         if let acceptedAt = record.acceptedAt {
             var facts = RequestFacts(requestedAt: record.requestedAt ?? acceptedAt, timeoutSeconds: timeout, sends: 1)
             // Ours is the build the journal saw, else one that started after the first request
@@ -119,9 +121,6 @@ public enum RunMachine {
         }
         return nil
     }
-
-    /// `buildTimeoutInMinutes` 0 or absent means 240 minutes in Azure.
-    public static let defaultTimeoutSeconds: Int64 = 240 * 60
 
     // MARK: - Transitions
 

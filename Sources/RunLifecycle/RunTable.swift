@@ -208,7 +208,8 @@ public struct RunTable: Sendable {
 
     /// Rebuilds the table from the journal's open runs after a restart: runs with a build are
     /// followed again (or reconciled), the rest are admitted again in slot order.
-    public static func recover(_ state: JournalState, maxConcurrentBuilds: Int, now: Date,
+    /// `unknownTimeoutSeconds`: the build timeout of a run whose journal lacks one (Azure's default).
+    public static func recover(_ state: JournalState, maxConcurrentBuilds: Int, now: Date, unknownTimeoutSeconds: Int64,
                                policy: (SlotKey) -> RunPolicy) -> (RunTable, [Work]) {
         var table = RunTable(maxConcurrentBuilds: maxConcurrentBuilds)
         table.lastSlot = state.lastSlot
@@ -229,7 +230,7 @@ public struct RunTable: Sendable {
                 work.append(Work(key: key, effects: RunMachine.finish(&orphan, .lost, "the journal has no target for this slot")))
                 continue
             }
-            if let (run, effects) = RunMachine.recovered(record, target: target, policy: policy(key), now: now) {
+            if let (run, effects) = RunMachine.recovered(record, target: target, policy: policy(key), unknownTimeoutSeconds: unknownTimeoutSeconds, now: now) {
                 table.runs[key] = run
                 table.holding.insert(key)
                 table.occupant[run.template] = key

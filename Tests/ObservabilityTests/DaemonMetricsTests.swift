@@ -10,15 +10,15 @@ import Testing
 @Suite struct DaemonMetricsTests {
     static let t0 = Date(timeIntervalSince1970: 1_798_761_600)
 
-    static func row(_ name: String, runs: [RunOutcome: Int], lastSuccess: Date?, stale: Bool = false, paused: Bool = false) -> Orchestrator.ScheduleMetrics {
+    static func row(_ name: String, runs: [RunOutcome: Int], lastSuccess: Date?, stale: Bool = false, paused: Bool = false) -> ScheduleRow {
         var facts = ScheduleFacts()
         facts.firstSeen = t0
         facts.lastRun = t0.addingTimeInterval(3600)
         facts.lastSuccess = lastSuccess
         facts.staleSince = stale ? t0.addingTimeInterval(7200) : nil
         facts.runs = runs
-        return Orchestrator.ScheduleMetrics(
-            name: name, target: ImageTemplateID(subscriptionID: "00000000-0000-0000-0000-000000000000", resourceGroup: "images", name: name + "-tmpl"),
+        return ScheduleRow(
+            name: name, target: BuildTarget(subscriptionID: "00000000-0000-0000-0000-000000000000", resourceGroup: "images", template: name + "-tmpl"),
             cron: "0 2 * * MON-FRI", timezone: "Europe/Berlin", next: t0.addingTimeInterval(86_400), facts: facts, paused: paused)
     }
 

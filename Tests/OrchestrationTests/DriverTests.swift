@@ -259,4 +259,23 @@ import Testing
         let often = history.filter { $0.key.schedule == "often" }
         #expect(often.contains { $0.outcome == .canceled && $0.cancelReason == .replace }, "\(often.map { "\($0.key) \($0.outcome!)" })")
     }
+
+    /// A SIGHUP that changes `build_timeout` while a slot is still reading its template (ARM
+    /// answering 503) leaves that run on the timeout it was admitted with.
+    @Test func aReloadDoesNotChangeTheTimeoutOfAnAdmittedRun() async throws {
+        let yaml = { (timeout: String) in
+            """
+            defaults: { build_timeout: \(timeout), poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("slow", "slow", "0 2 * * *"))
+            """
+        }
+        let world = try World(yaml: yaml("20m"), templates: ["slow": FakeARM.Template(buildMinutes: 90)], start: Self.date(-1))
+        world.arm.fail(.get, .status(503), count: 3)
+        let longer = try ConfigLoader(file: "test.yaml", environment: [:]).parse(yaml("3h"))
+        #expect(try await world.run(until: Self.date(5 * 60), steps: [(at: Self.date(2 * 60).addingTimeInterval(1), act: { await $0.reload(longer) })]) == nil)
+        let run = try #require(try world.history().first { $0.key.schedule == "slow" })
+        #expect(run.outcome == .timedOut, "\(run)")
+        #expect(run.buildTimeoutSeconds == Int64(20 * 60))
+    }
 }

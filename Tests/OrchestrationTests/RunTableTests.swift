@@ -203,7 +203,7 @@ import Testing
         h.start(key, at: 0)
         h.send(key, .observed(Observation(status: RunStatus(runState: "Running", startedAt: Self.t0), timeoutSeconds: 3600)), at: 61)
         // The process dies here, before the Cancel leaves.
-        let (table, work) = RunTable.recover(h.state, maxConcurrentBuilds: 10, now: Self.t0.addingTimeInterval(62 * 60)) { _ in Self.policy(.skip) }
+        let (table, work) = RunTable.recover(h.state, maxConcurrentBuilds: 10, now: Self.t0.addingTimeInterval(62 * 60), unknownTimeoutSeconds: 14_400) { _ in Self.policy(.skip) }
         #expect(table.runs[key]?.phase.name == "cancelling")
         #expect(work.first { $0.key == key }?.effects.last == .callCancel)
     }
@@ -274,7 +274,7 @@ import Testing
         let first = h.due("a", 15, policy: RunTableTests.policy(.skip))
         #expect(h.skipReason(first) == "paused")
         // The process restarts: the pause is in the journal, so it holds.
-        let (recovered, _) = RunTable.recover(h.state, maxConcurrentBuilds: 10, now: Self.t0.addingTimeInterval(20 * 60)) { _ in RunTableTests.policy(.skip) }
+        let (recovered, _) = RunTable.recover(h.state, maxConcurrentBuilds: 10, now: Self.t0.addingTimeInterval(20 * 60), unknownTimeoutSeconds: 14_400) { _ in RunTableTests.policy(.skip) }
         h.table = recovered
         #expect(h.table.paused["a"]?.reason == "incident 42")
         let second = h.due("a", 30, policy: RunTableTests.policy(.skip))

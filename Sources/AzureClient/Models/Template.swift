@@ -137,11 +137,17 @@ public struct ImageTemplateFields: Codable, Sendable, Equatable {
 public typealias ImageTemplate = Extensible<ImageTemplateFields>
 
 extension ImageTemplatePropertiesFields {
-    /// The effective build timeout in minutes (Azure treats 0 or absent as 240).
-    public var effectiveBuildTimeoutMinutes: Int {
-        guard let minutes = buildTimeoutInMinutes, minutes > 0 else { return 240 }
+    /// Azure's build timeout for a template that gives none (0 or absent): the one place it is written.
+    public static let defaultBuildTimeoutMinutes = 240
+
+    /// The build timeout Azure applies for a `buildTimeoutInMinutes` of `minutes`.
+    public static func effectiveBuildTimeoutMinutes(_ minutes: Int?) -> Int {
+        guard let minutes, minutes > 0 else { return defaultBuildTimeoutMinutes }
         return minutes
     }
+
+    /// The effective build timeout in minutes.
+    public var effectiveBuildTimeoutMinutes: Int { Self.effectiveBuildTimeoutMinutes(buildTimeoutInMinutes) }
 }
 
 /// The body of Update (PATCH): only tags, identity and vmProfile can change in place.

@@ -7,61 +7,30 @@ import Orchestration
 import RunLifecycle
 import Scheduler
 
-/// The control interface: served by the orchestrator, and in cluster mode by whichever this node
-/// runs while it leads; a standby answers `status` itself and refuses changes with `NotLeader`.
+/// The control interface, answered by the orchestrator of the term that schedules now; a cluster
+/// standby answers `status` itself and refuses changes with `NotLeader`.
 struct ControlAdapter: ControlService {
     let pid = getpid()
-    private let source: Source
-
-    /// Who answers: one orchestrator for the daemon's life, or whichever this cluster node runs now.
-    private enum Source {
-        case single(Orchestrator)
-        case cluster(ClusterNode)
-    }
-
-    init(orchestrator: Orchestrator) {
-        source = .single(orchestrator)
-    }
-
-    init(cluster: ClusterNode) {
-        source = .cluster(cluster)
-    }
+    let node: DaemonNode
 
     /// The orchestrator that may act on a request now.
     private func acting() async throws(ControlError) -> Orchestrator {
-        switch source {
-        case .single(let orchestrator):
-            return orchestrator
-        case .cluster(let node):
-            let view = await node.view()
-            guard let orchestrator = view.orchestrator else { throw .notLeader(node: view.node, leader: view.leader) }
-            return orchestrator
-        }
+        if let orchestrator = await node.acting() { return orchestrator }
+        let view = await node.view()
+        guard let name = view.node else { throw ControlError("\(ControlInterface.name).Stopping", .init(message: view.statusLine)) }
+        throw .notLeader(node: name, leader: view.leader)
     }
 
     func status() async -> StatusReply {
-        switch source {
-        case .single(let orchestrator):
-            return await status(of: orchestrator, cluster: nil)
-        case .cluster(let node):
-            let view = await node.view()
-            if let orchestrator = view.orchestrator { return await status(of: orchestrator, cluster: view) }
-            let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(view.startedAt),
-                                    uptimeSeconds: max(0, Int(view.now.timeIntervalSince(view.startedAt))), role: "standby",
-                                    statusLine: view.statusLine, now: RFC3339.string(view.now), node: view.node, leader: view.leader)
-            return StatusReply(daemon: daemon, schedules: [])
+        let view = await node.view()
+        let role = view.node == nil ? "single" : view.orchestrator == nil ? "standby" : "leader"
+        var schedules: [ScheduleView] = []
+        if let orchestrator = view.orchestrator {
+            schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: view.now) }
         }
-    }
-
-    /// What the scheduling orchestrator shows: single-node, or as this cluster node's leader term.
-    private func status(of orchestrator: Orchestrator, cluster view: ClusterNode.View?) async -> StatusReply {
-        let now = await orchestrator.now()
-        let started = view?.startedAt ?? orchestrator.startedAt
-        let line = await orchestrator.statusLine()
-        let daemon = DaemonView(ready: true, pid: pid, startedAt: RFC3339.string(started), uptimeSeconds: max(0, Int(now.timeIntervalSince(started))),
-                                role: view == nil ? "single" : "leader", statusLine: view == nil ? line : "leader; " + line, now: RFC3339.string(now),
-                                node: view?.node, leader: view?.node)
-        let schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: now) }
+        let daemon = DaemonView(ready: view.orchestrator != nil || view.node != nil, pid: pid, startedAt: RFC3339.string(view.startedAt),
+                                uptimeSeconds: max(0, Int(view.now.timeIntervalSince(view.startedAt))), role: role, statusLine: view.statusLine,
+                                now: RFC3339.string(view.now), node: view.node, leader: view.leader)
         return StatusReply(daemon: daemon, schedules: schedules)
     }
 

@@ -1,101 +1,238 @@
+import AzureClient
 import ControlProtocol
+import EtcdStore
 import FoundationEssentials
-import Orchestration
 import JobJournal
+import Leadership
 import Logging
+import Orchestration
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
-/// The daemon inside a ServiceGroup: recovery and adoption, then reloads on SIGHUP until SIGTERM.
+/// The daemon inside a ServiceGroup, in both modes: the term loop (one term for a single-node
+/// daemon; a term per leadership in cluster mode) until SIGTERM, reloads on SIGHUP.
 struct DaemonService: Service {
-    let orchestrator: Orchestrator
-    let journal: Journal
-    let configFile: String
-    let logger: Logger
-    let notifier: SystemdNotifier
-    let reporting: Reporting
-
-    private enum Event: Sendable {
-        case reload
-        case fatal(any Error)
-    }
+    let host: DaemonHost
 
     func run() async throws {
-        let (events, continuation) = AsyncStream<Event>.makeStream()
-        await orchestrator.setFatalHandler { continuation.yield(.fatal($0)) }
         // Trap SIGHUP before READY: its default action would end the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let forwarder = Task { for await _ in hangups { continuation.yield(.reload) } }
+        let loop = TermLoop(mode: host.mode, host: host, tick: host.tick)
+        let forwarder = Task { for await _ in hangups { loop.post(.reload) } }
         defer { forwarder.cancel() }
-        let notifier = self.notifier
-        await orchestrator.setStatusHandlers(status: { notifier.status($0) },
-                                             progress: { notifier.extendTimeout(.seconds(30), status: $0) })
-        await reporting.attach(to: orchestrator)
-        try await orchestrator.start()
-        reporting.resume(orchestrator.journal)
-        if let interval = SystemdNotifier.watchdogInterval() {
-            await orchestrator.setWatchdog(every: interval) { notifier.watchdog() }
-        }
-        // Recovery and config parsing leave freed heap behind; an idle daemon should not carry it.
-        _ = glibcMallocTrim(0)
-        let running = await orchestrator.runningCount
-        logger.notice("ready", metadata: ["EVENT": "ready", "running_builds": "\(running)"])
-        // From inside the service group, after the signal handlers: a READY before them races SIGTERM.
-        notifier.ready(status: await orchestrator.statusLine())
-        var fatal: (any Error)?
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do { try await orchestrator.run() } catch { continuation.yield(.fatal(error)) }
-                }
-                reporting.run({ (orchestrator, true) }, in: &group)
-                let control = await orchestrator.config.control
-                let logger = self.logger
-                group.addTask { await ControlSocket.serve(control, service: ControlAdapter(orchestrator: orchestrator), logger: logger) }
-                for await event in events {
-                    switch event {
-                    case .reload:
-                        notifier.reloading()
-                        await reload()
-                        notifier.ready(status: await orchestrator.statusLine())
-                    case .fatal(let error):
-                        fatal = error
-                        continuation.finish()
-                    }
-                }
-                // SIGTERM or a journal failure: stop scheduling and polling; builds go on in Azure.
-                group.cancelAll()
-            }
+        let notifier = host.notifier
+        let failure = await withGracefulShutdownHandler {
+            await loop.run()
         } onGracefulShutdown: {
             notifier.stopping()
-            continuation.finish()
+            loop.post(.stop)
         }
-        await journal.close()
-        if let fatal { throw fatal }
-        logger.notice("stopped; running builds continue in Azure and are adopted at the next start")
+        await host.journal.close()
+        // Exiting non-zero lets systemd restart the daemon (Restart=on-failure).
+        if let failure { throw DaemonFailed(description: failure) }
+        host.logger.notice(host.mode == .solo ? "stopped; running builds continue in Azure and are adopted at the next start"
+            : "stopped; running builds continue in Azure and are adopted by the next leader")
     }
 
-    private func reload() async {
-        guard let config = ConfigReload.load(configFile, logger: logger) else { return }
-        await orchestrator.reload(config)
-        await reporting.reload(config)
-        ConfigReload.done(config, logger: logger)
+    /// The reason the daemon stopped without being asked.
+    struct DaemonFailed: Error, CustomStringConvertible {
+        var description: String
     }
 }
 
-/// SIGHUP's config, read the same way in both modes: a bad file is logged and the old config kept.
-enum ConfigReload {
-    static func load(_ file: String, logger: Logger) -> DaemonConfig? {
-        do {
-            return try ConfigLoader(file: file).load()
-        } catch {
-            logger.error("configuration rejected, keeping the previous one: \(error)", metadata: ["EVENT": "config-rejected"])
-            return nil
+/// Where a term keeps its facts: the local journal, or the cluster's etcd behind its leader key.
+enum TermBackend: Sendable {
+    case local
+    case cluster(ClusterSettings, etcd: EtcdClient, election: LeaderElection)
+}
+
+/// What the term loop does in the real daemon: systemd notifications, the election, and terms that
+/// run an orchestrator over the journal or the cluster's store.
+final class DaemonHost: TermHost {
+    let backend: TermBackend
+    let configFile: String
+    let config: Mutex<DaemonConfig>
+    let journal: Journal
+    let client: ImageTemplatesClient
+    let clock: any DaemonClock
+    let logger: Logger
+    let notifier: SystemdNotifier
+    let reporting: Reporting
+    let node: DaemonNode
+    /// Set once READY=1 was sent: before it, adoption's progress extends the start timeout.
+    private let readySent = Atomic<Bool>(false)
+    private let origin = ContinuousClock.now
+    private let watchdog = SystemdNotifier.watchdogInterval()
+
+    init(backend: TermBackend, configFile: String, config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, clock: any DaemonClock,
+         logger: Logger, notifier: SystemdNotifier, reporting: Reporting, node: DaemonNode) {
+        self.backend = backend
+        self.configFile = configFile
+        self.config = Mutex(config)
+        self.journal = journal
+        self.client = client
+        self.clock = clock
+        self.logger = logger
+        self.notifier = notifier
+        self.reporting = reporting
+        self.node = node
+    }
+
+    var mode: TermMode {
+        switch backend {
+        case .local: .solo
+        // Not at once: a node whose etcd flaps would start and stop terms in a tight loop.
+        case .cluster(let settings, _, _): .cluster(retryDelay: settings.leaseTTL / 3)
         }
     }
 
-    static func done(_ config: DaemonConfig, logger: Logger) {
-        logger.notice("configuration reloaded: \(config.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
+    /// How often the loop reads the fence: an eighth of the lease, and at least as often as the watchdog wants a ping.
+    var tick: Duration {
+        let fence: Duration = switch backend {
+        case .local: .seconds(60)
+        case .cluster(let settings, _, _): settings.leaseTTL / 8
+        }
+        return watchdog.map { min(fence, $0) } ?? fence
+    }
+
+    private var cluster: Bool { mode != .solo }
+
+    func now() -> Duration { ContinuousClock.now - origin }
+
+    func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+
+    func fence() async -> Int64? {
+        switch backend {
+        case .local: 0
+        case .cluster(_, _, let election): await election.fence()
+        }
+    }
+
+    func background() -> [@Sendable () async -> Void] {
+        let node = self.node
+        let control = config.withLock { $0.control }
+        let logger = self.logger
+        var tasks: [@Sendable () async -> Void] = [{ await ControlSocket.serve(control, service: ControlAdapter(node: node), logger: logger) }]
+        tasks.append(contentsOf: reporting.tasks { let view = await node.view(); return (view.orchestrator, view.orchestrator != nil || view.node == nil) })
+        if case .cluster(let settings, _, _) = backend {
+            logger.notice("cluster mode: node \(settings.nodeName), etcd \(settings.endpoints.map { "\($0.host ?? "?"):\($0.port ?? 2379)" }.joined(separator: ", ")), lease_ttl \(settings.leaseTTL.configText)",
+                          metadata: ["EVENT": "cluster-starting", "NODE": "\(settings.nodeName)"])
+        }
+        return tasks
+    }
+
+    func campaign(post: @escaping @Sendable (TermEvent) -> Void) async {
+        guard case .cluster(_, _, let election) = backend else { return }
+        await election.run { role in
+            switch role {
+            case .leader(let revision): post(.elected(fence: revision))
+            case .standby(let leader): post(.deposed(leader: leader))
+            }
+        }
+    }
+
+    func runTerm(_ term: Int, fence: Int64, adopted: @escaping @Sendable (Int) -> Void, end: AsyncStream<Void>) async -> TermEnd {
+        let result: TermEnd
+        do {
+            let store: any RunStore
+            var armWritesAllowed: @Sendable () async -> Bool = { true }
+            switch backend {
+            case .local:
+                store = journal
+            case .cluster(let settings, let etcd, let election):
+                store = try await ClusterRunStore.open(client: etcd, keys: ClusterKeys(prefix: settings.prefix), local: journal) { await election.fence() }
+                armWritesAllowed = { await election.fence() != nil }
+            }
+            let orchestrator = Orchestrator(config: config.withLock { $0 }, journal: store, client: client, clock: clock, logger: logger,
+                                            armWritesAllowed: armWritesAllowed)
+            let (notifier, prefix) = (self.notifier, cluster ? "leader; " : "")
+            await orchestrator.setStatusHandlers(status: { notifier.status(prefix + $0) }, progress: { [self] in
+                if readySent.load(ordering: .relaxed) { notifier.status(prefix + $0) } else { notifier.extendTimeout(.seconds(30), status: $0) }
+            })
+            await reporting.attach(to: orchestrator)
+            if let watchdog { await orchestrator.setWatchdog(every: watchdog) { notifier.watchdog() } }
+            let (node, reporting) = (self.node, self.reporting)
+            try await orchestrator.serve(until: end) { open in
+                // Recovery and config parsing leave freed heap behind; an idle daemon should not carry it.
+                _ = glibcMallocTrim(0)
+                await node.lead(orchestrator, store: store)
+                reporting.resume(store)
+                adopted(open)
+            }
+            result = .asked
+        } catch let error as any EndsLeadership {
+            result = .leadershipLost("\(error)")
+        } catch {
+            result = .failed("\(error)")
+        }
+        await node.endTerm(final: mode == .solo)
+        return result
+    }
+
+    func perform(_ effect: TermEffect) async {
+        switch effect {
+        case .resign:
+            if case .cluster(_, _, let election) = backend { await election.resign() }
+        case .ready(let status):
+            notifier.ready(status: await text(status))
+            readySent.store(true, ordering: .relaxed)
+        case .status(let status):
+            notifier.status(await text(status))
+        case .watchdog:
+            if watchdog != nil { notifier.watchdog() }
+        case .reloadConfig:
+            await reload()
+        case .log(let log):
+            self.log(log)
+        case .startTerm, .endTerm, .campaign, .exit:
+            // The loop's own.
+            break
+        }
+    }
+
+    private func text(_ status: TermStatus) async -> String { await node.render(status) }
+
+    private func log(_ log: TermLog) {
+        let name: String = if case .cluster(let settings, _, _) = backend { settings.nodeName } else { "" }
+        switch log {
+        case .starting:
+            break
+        case .gained(let fence):
+            guard case .cluster(let settings, _, _) = backend else { return }
+            let key = ClusterKeys(prefix: settings.prefix).leader
+            logger.notice("leading the cluster (leader key \(key), revision \(fence)); adopting open runs",
+                          metadata: ["EVENT": "leadership-gained", "NODE": "\(name)", "LEADER_KEY": "\(key)", "FENCE": "\(fence)"])
+        case .lost(let reason):
+            logger.warning("no longer leading: \(reason); builds in flight go on in Azure and the next leader adopts them",
+                           metadata: ["EVENT": "leadership-lost", "NODE": "\(name)", "REASON": "\(reason)"])
+        case .adopted(let open):
+            if cluster {
+                logger.notice("adopted \(open) open run\(open == 1 ? "" : "s"); scheduling", metadata: ["EVENT": "cluster-adopted", "NODE": "\(name)"])
+            } else {
+                logger.notice("ready", metadata: ["EVENT": "ready", "running_builds": "\(open)"])
+            }
+        case .fatal(let reason):
+            logger.critical("stopping: \(reason)")
+        }
+    }
+
+    /// SIGHUP: a bad file is logged and the old config kept; a good one reaches the term that runs.
+    private func reload() async {
+        notifier.reloading()
+        do {
+            let fresh = try ConfigLoader(file: configFile).load()
+            if case .cluster(let settings, _, _) = backend, fresh.cluster != settings {
+                logger.warning("cluster settings changed; they take effect at the next restart", metadata: ["EVENT": "config-reloaded"])
+            }
+            config.withLock { $0 = fresh }
+            if let orchestrator = await node.view().orchestrator { await orchestrator.reload(fresh) }
+            await reporting.reload(fresh)
+            logger.notice("configuration reloaded: \(fresh.schedules.count) schedules", metadata: ["EVENT": "config-reloaded"])
+        } catch {
+            logger.error("configuration rejected, keeping the previous one: \(error)", metadata: ["EVENT": "config-rejected"])
+        }
+        notifier.ready(status: await node.view().statusLine)
     }
 }
 

@@ -16,10 +16,10 @@ struct Reporting: Sendable {
     let logger: Logger
 
     /// Reads every webhook secret now, so a missing one stops the start with its source named.
-    /// - Parameter record: where a delivery's outcome becomes durable: the journal, or in cluster mode the leader's store.
+    /// - Parameter record: where a delivery's outcome becomes durable: the store of the term that schedules now.
     init(config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, transport: any HTTPTransport, clock: any DaemonClock,
          logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
-         record: (@Sendable (JournalEvent) async throws -> Void)? = nil) throws(AzureError) {
+         record: @escaping @Sendable (JournalEvent) async throws -> Void) throws(AzureError) {
         settings = config.metrics
         self.client = client
         self.logger = logger
@@ -32,7 +32,7 @@ struct Reporting: Sendable {
         let webhooks = try Self.webhooks(config.notify, environment: environment)
         dispatcher = WebhookDispatcher(webhooks: webhooks, transport: transport, now: { clock.now() },
                                        sleep: { try await clock.sleep(until: $0) },
-                                       record: record ?? { _ = try await journal.append($0, at: clock.now()) }, logger: logger)
+                                       record: record, logger: logger)
     }
 
     static func webhooks(_ sinks: [NotifySink], environment: [String: String]) throws(AzureError) -> [Webhook] {
@@ -91,12 +91,13 @@ struct Reporting: Sendable {
         return metrics.render()
     }
 
-    /// The endpoint, the textfile writer and the dispatcher, each as a task of `group`.
-    func run(_ source: @escaping Source, in group: inout TaskGroup<Void>) {
+    /// The endpoint, the textfile writer and the dispatcher, each a task for the caller's group.
+    func tasks(_ source: @escaping Source) -> [@Sendable () async -> Void] {
         let logger = self.logger
         let reporting = self
+        var tasks: [@Sendable () async -> Void] = []
         if let listen = settings.listen {
-            group.addTask {
+            tasks.append {
                 let endpoint = MetricsEndpoint(host: listen.host, port: listen.port) { await reporting.render(source) }
                 do {
                     try await endpoint.run { port in
@@ -110,7 +111,7 @@ struct Reporting: Sendable {
         }
         if let path = settings.textfile {
             let interval = settings.textfileInterval
-            group.addTask {
+            tasks.append {
                 let exporter = TextfileExporter(path: path)
                 var failing = false
                 while !Task.isCancelled {
@@ -127,7 +128,7 @@ struct Reporting: Sendable {
             }
         }
         if let dispatcher {
-            group.addTask {
+            tasks.append {
                 await withTaskCancellationHandler {
                     await dispatcher.run()
                 } onCancel: {
@@ -135,6 +136,7 @@ struct Reporting: Sendable {
                 }
             }
         }
+        return tasks
     }
 
     /// SIGHUP: new webhooks (and secrets) take effect for notifications sent from now on.

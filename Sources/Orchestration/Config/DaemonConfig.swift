@@ -12,7 +12,7 @@ public enum BuildTimeout: Sendable, Equatable {
     /// The timeout for a template whose `buildTimeoutInMinutes` is `minutes` (0 or nil means 240).
     public func seconds(templateMinutes minutes: Int?) -> Int64 {
         switch self {
-        case .template: Int64((minutes ?? 0) > 0 ? minutes! : 240) * 60
+        case .template: Int64(ImageTemplatePropertiesFields.effectiveBuildTimeoutMinutes(minutes)) * 60
         case .fixed(let duration): duration.components.seconds
         }
     }

@@ -1,6 +1,8 @@
 import AzureClient
+import EtcdStore
 import Foundation
 import JobJournal
+import Leadership
 import Logging
 import Orchestration
 import Scheduler
@@ -8,8 +10,11 @@ import Synchronization
 
 /// One seeded history of the real `Orchestrator` (its run table, slot timer, driver and adoption) in a
 /// simulated world: virtual time, ARM with latency, throttling, outages, lost answers, foreign
-/// builds, lagging status and deleted templates, and a disk whose unsynced appends a crash drops.
-/// Every job runs on one thread in an order the seed fixes, so a seed replays exactly.
+/// builds, lagging status and deleted templates; single-node on a disk whose unsynced appends a
+/// crash drops, or a cluster of two or three nodes, each running the real term loop, election and
+/// cluster run store against a simulated etcd (lost quorum, lost answers, leases that expire),
+/// whose nodes crash and stall. Every job runs on one thread in an order the seed fixes, so a seed
+/// replays exactly.
 final class Simulation {
     struct Schedule {
         var name: String
@@ -22,8 +27,25 @@ final class Simulation {
 
     enum Event {
         case crash
-        case restart
+        case restart(node: Int)
         case foreignBuild(String)
+        /// A node's process stops (SIGSTOP, a long pause) for this long.
+        case stall(TimeInterval)
+    }
+
+    /// The cluster: its etcd, and each node's current life (nil while it is down).
+    struct Cluster {
+        var etcd: SimEtcd
+        var keys: ClusterKeys
+        var ttl: Duration
+        var nodes: [NodeLife?]
+        var terms = SimTerms()
+        var stalls: [(node: Int, from: Date, to: Date)] = []
+    }
+
+    struct NodeLife {
+        var life: Int
+        var task: Task<Void, Never>
     }
 
     let seed: UInt64
@@ -33,36 +55,45 @@ final class Simulation {
     let dice: SimDice
     let executor = SimExecutor()
     let store: SimStore
+    let ledger: SimLedger
     let arm: SimTemplates
+    private(set) var cluster: Cluster?
     let config: DaemonConfig
     var schedules: [Schedule] = []
 
     private var events: [(at: Date, order: Int, event: Event)] = []
     private var order = 0
     private var daemon: (orchestrator: Orchestrator, task: Task<Void, Never>)?
-    /// When each life of the daemon began, and when it ended (nil while it lives).
-    private(set) var lives: [(from: Date, to: Date?)] = []
+    /// When each life of the daemon (of each node) began, and when it ended (nil while it lives).
+    private(set) var lives: [(node: Int, from: Date, to: Date?)] = []
+    private var lifeCount = 0
     private var quiet = false
     private var pausedAll = false
     private let decided = SimCounter()
+    /// Set once the single daemon's current life has adopted and schedules.
+    private let started = SimCounter()
 
     var violations: [String] = []
     var crashes = 0
     var steps = 0
     var decisions: Int { decided.value }
-    var journal: [JournalRecord] { store.records }
+    var journal: [JournalRecord] { ledger.records }
     /// `SIM_TRACE=1`: print every journal record as the history replays.
     let trace = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
 
-    init(seed: UInt64) {
+    /// - Parameter clustered: a cluster of two or three nodes on simulated etcd, over a shorter span.
+    init(seed: UInt64, clustered: Bool = false) {
         self.seed = seed
         var random = SimRandom(seed: seed)
         // Somewhere in 2027, at a whole minute.
         start = Date(timeIntervalSince1970: 1_798_761_600 + Double(random.int(0...364) * 86_400 + random.int(0...1439) * 60))
-        end = start.addingTimeInterval(Double(random.int(6...24)) * 3600)
+        let hours = random.int(6...24)
+        // A cluster's election renews every two seconds: hours of it cost what days of one node do.
+        end = start.addingTimeInterval(Double(clustered ? 1 : hours) * 3600)
         clock = SimClock(start)
         dice = SimDice(seed: random.next())
         store = SimStore(clock: clock, dice: dice)
+        ledger = clustered ? SimLedger() : store.ledger
         let failureRate = random.pick([0, 0.02, 0.1, 0.3])
         let ambiguousRate = random.pick([0, 0.05, 0.2])
         let crashCount = random.pick([0, 0, 1, 2, 4])
@@ -78,8 +109,8 @@ final class Simulation {
             if random.chance(0.05) { template.deletedAt = start.addingTimeInterval(random.seconds(0...(end.timeIntervalSince(start)))) }
             sim.templates["tpl\(t)"] = template
         }
-        arm = SimTemplates(arm: sim, clock: clock, dice: dice, store: store,
-                           faults: .init(failureRate: failureRate, ambiguousRate: ambiguousRate, storms: storms))
+        let faults = SimTemplates.Faults(failureRate: failureRate, ambiguousRate: ambiguousRate, storms: storms)
+        let armState = sim
 
         let zones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
         let crons = ["*/20 * * * *", "0 * * * *", "30 */2 * * *", "15 3 * * *", "0,45 * * * *", "0 */3 * * *", "10,40 * * * *", "*/30 9-17 * * *"]
@@ -120,18 +151,58 @@ final class Simulation {
             schedules.append(Schedule(name: schedule.name, template: d.1, cron: schedule.cron, jitter: Double(d.3),
                                       cancelWait: Double(d.5), pollMax: Double(d.7)))
         }
+        var due: [(Date, Event)] = []
         for _ in 0..<crashCount {
-            push(start.addingTimeInterval(random.seconds(1...end.timeIntervalSince(start))), .crash)
+            due.append((start.addingTimeInterval(random.seconds(1...end.timeIntervalSince(start))), .crash))
         }
         for name in sim.templates.keys.sorted() where random.chance(0.4) {
-            push(start.addingTimeInterval(random.seconds(0...end.timeIntervalSince(start))), .foreignBuild(name))
+            due.append((start.addingTimeInterval(random.seconds(0...end.timeIntervalSince(start))), .foreignBuild(name)))
+        }
+        guard clustered else {
+            let store = self.store
+            arm = SimTemplates(arm: armState, clock: clock, dice: dice, ledger: ledger, executor: executor, faults: faults) {
+                let life = SimIncarnation.current
+                return life == store.incarnation ? nil : "from a daemon life (\(life)) that had ended"
+            }
+            for (at, event) in due { push(at, event) }
+            return
+        }
+        // The cluster's own draws come after the single-node ones, so those seeds replay as before.
+        let span = end.timeIntervalSince(start)
+        let ttl = Duration.seconds(random.pick([10, 20]))
+        var outages: [(Date, Date)] = []
+        for _ in 0..<random.pick([0, 0, 1, 2]) {
+            let a = start.addingTimeInterval(random.seconds(0...span))
+            outages.append((a, a.addingTimeInterval(random.seconds(5...120))))
+        }
+        let keys = ClusterKeys(prefix: "/imagebuildd/")
+        let etcd = SimEtcd(clock: clock, dice: dice, ledger: ledger, logPrefix: keys.prefix + "log/",
+                           outages: outages, unknownRate: random.pick([0, 0.01, 0.05]))
+        var armFaults = faults
+        armFaults.lateRate = random.pick([0, 0.02, 0.1])
+        // Builds of minutes, not hours: the drain after the last slot runs every node's election too.
+        armFaults.buildScale = 0.25
+        arm = SimTemplates(arm: armState, clock: clock, dice: dice, ledger: ledger, executor: executor, faults: armFaults) {
+            let life = SimIncarnation.current
+            let holder = etcd.holder(of: keys.leader)
+            return holder == life ? nil : "from node life \(life), whose fence is closed (the leader key's live lease: \(holder.map { "life \($0)" } ?? "none"))"
+        }
+        cluster = Cluster(etcd: etcd, keys: keys, ttl: ttl, nodes: Array(repeating: nil, count: random.int(2...3)))
+        for (at, event) in due { push(at, event) }
+        let seconds = Double(ttl.components.seconds)
+        for _ in 0..<random.pick([0, 1, 2, 3]) {
+            push(start.addingTimeInterval(random.seconds(1...span)), .stall(random.seconds(seconds / 2...seconds * 3)))
         }
     }
 
     // MARK: - Running
 
     func run() -> [String] {
-        boot()
+        if let cluster {
+            for node in cluster.nodes.indices { boot(node) }
+        } else {
+            boot(0)
+        }
         let limit = end.addingTimeInterval(4 * 86_400)
         while true {
             steps += executor.runUntilIdle()
@@ -139,14 +210,18 @@ final class Simulation {
             if !quiet, now >= end {
                 quiet = true
                 arm.quiet.withLock { $0 = true }
+                cluster?.etcd.quiet.withLock { $0 = true }
             }
-            if quiet, daemon != nil, !pausedAll { pauseAll() ; continue }
-            if quiet, daemon != nil, store.openRuns == 0 { break }
+            if quiet, !pausedAll {
+                pauseAll()
+                if pausedAll, cluster == nil { continue }
+            }
+            if quiet, pausedAll, ledger.openRuns == 0, cluster != nil || daemon != nil { break }
             let wake = clock.nextWake ?? .distantFuture
             let next = events.first.map(\.at) ?? .distantFuture
             let at = min(wake, next)
             guard at <= limit else {
-                violations.append("still busy four days after the last slot: \(store.state.openRuns.keys.sorted())")
+                violations.append("still busy four days after the last slot: \(ledger.state.openRuns.keys.sorted())")
                 break
             }
             if next <= wake {
@@ -158,11 +233,12 @@ final class Simulation {
                 clock.advance(to: wake)
             }
         }
-        stop()
+        stopAll()
         checkEnd()
         if trace {
-            for record in store.records { print(offset(record.at), record.event) }
+            for record in ledger.records { print(offset(record.at), record.event) }
             for line in arm.runLog.withLock({ $0 }) { print("RUN", line) }
+            for term in cluster?.terms.all ?? [] { print("TERM", term) }
         }
         return violations
     }
@@ -170,64 +246,131 @@ final class Simulation {
     private func apply(_ event: Event) {
         switch event {
         case .crash:
-            guard daemon != nil, !quiet else { return }
-            crash()
-            let back = clock.now().addingTimeInterval(dice.draw { $0.pick([1, 60, 600, 3 * 3600]) })
-            push(back, .restart)
-        case .restart:
-            boot()
+            guard !quiet, let node = victim() else { return }
+            crash(node)
+            let back = clock.now().addingTimeInterval(dice.draw { $0.pick(cluster == nil ? [1, 60, 600, 3 * 3600] : [1, 30, 120]) })
+            push(back, .restart(node: node))
+        case .restart(let node):
+            boot(node)
         case .foreignBuild(let template):
             guard !quiet else { return }
             arm.startForeignBuild(template)
             push(clock.now().addingTimeInterval(dice.draw { $0.seconds(3600...6 * 3600) }), .foreignBuild(template))
+        case .stall(let seconds):
+            guard !quiet, let node = victim() else { return }
+            let until = clock.now().addingTimeInterval(seconds)
+            cluster?.stalls.append((node, clock.now(), until))
+            clock.stall(node, until: until)
         }
     }
 
-    /// A new life of the daemon on what the disk kept: recover, adopt, schedule.
-    private func boot() {
-        let life = store.incarnation
-        let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
-                                        logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() })
+    /// The node a fault hits: the single daemon; in a cluster the leader half the time, else any live node.
+    private func victim() -> Int? {
+        guard let cluster else { return daemon == nil ? nil : 0 }
+        let live = cluster.nodes.indices.filter { cluster.nodes[$0] != nil }
+        guard !live.isEmpty else { return nil }
+        if let leader = cluster.terms.leading?.node, live.contains(leader), dice.draw({ $0.chance(0.5) }) { return leader }
+        return dice.draw { $0.pick(live) }
+    }
+
+    /// A new life of the daemon (or of one cluster node) on what the disk (or etcd) kept.
+    private func boot(_ node: Int) {
+        lives.append((node, clock.now(), nil))
+        guard var cluster else {
+            let life = store.incarnation
+            let started = self.started
+            started.reset()
+            let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
+                                            logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() })
+            let task = Task(executorPreference: executor) {
+                await SimIncarnation.$current.withValue(life) {
+                    do {
+                        try await orchestrator.start()
+                        started.add(1)
+                        try await orchestrator.run()
+                    } catch {
+                        // A crash (its appends fail) or the final stop; nothing else throws here.
+                    }
+                }
+            }
+            daemon = (orchestrator, task)
+            return
+        }
+        lifeCount += 1
+        let life = lifeCount
+        let election = LeaderElection(client: cluster.etcd, key: cluster.keys.leader, node: "node-\(node)", ttl: cluster.ttl,
+                                      clock: clock.leaseClock(origin: start))
+        let host = SimNodeHost(node: node, life: life, election: election, etcd: cluster.etcd, keys: cluster.keys, config: config, arm: arm,
+                               clock: clock, executor: executor, terms: cluster.terms, origin: start)
+        let loop = TermLoop(mode: .cluster(retryDelay: cluster.ttl / 3), host: host, tick: cluster.ttl / 8)
+        let terms = cluster.terms
         let task = Task(executorPreference: executor) {
-            await SimIncarnation.$current.withValue(life) {
-                do {
-                    try await orchestrator.start()
-                    try await orchestrator.run()
-                } catch {
-                    // A crash (its appends fail) or the final stop; nothing else throws here.
+            await SimNode.$current.withValue(node) {
+                await SimIncarnation.$current.withValue(life) {
+                    if let failure = await loop.run() { terms.exited(node: node, life: life, failure) }
                 }
             }
         }
-        daemon = (orchestrator, task)
-        lives.append((clock.now(), nil))
+        cluster.nodes[node] = NodeLife(life: life, task: task)
+        self.cluster = cluster
     }
 
-    /// The process dies between two jobs: nothing more of this life is durable or reaches ARM.
-    private func crash() {
+    /// The process dies between two jobs: nothing more of this life is durable or reaches ARM (a
+    /// cluster node's lease lives on in etcd until it expires).
+    private func crash(_ node: Int) {
         crashes += 1
-        store.crash()
-        stop()
+        if cluster == nil { store.crash() }
+        stop(node)
     }
 
-    private func stop() {
-        guard let (orchestrator, task) = daemon else { return }
-        let decided = self.decided
-        Task(executorPreference: executor) { decided.add(await orchestrator.decisions) }
-        steps += executor.runUntilIdle()
-        task.cancel()
-        steps += executor.runUntilIdle()
-        daemon = nil
-        lives[lives.count - 1].to = clock.now()
+    private func stop(_ node: Int) {
+        if var cluster {
+            guard let life = cluster.nodes[node] else { return }
+            life.task.cancel()
+            steps += executor.runUntilIdle()
+            cluster.nodes[node] = nil
+            self.cluster = cluster
+        } else {
+            guard let (orchestrator, task) = daemon else { return }
+            let decided = self.decided
+            Task(executorPreference: executor) { decided.add(await orchestrator.decisions) }
+            steps += executor.runUntilIdle()
+            task.cancel()
+            steps += executor.runUntilIdle()
+            daemon = nil
+        }
+        if let index = lives.lastIndex(where: { $0.node == node && $0.to == nil }) { lives[index].to = clock.now() }
     }
 
-    /// After the last slot, every schedule is paused through the operator's path, so the slots that
-    /// keep coming are skipped and the open runs can drain.
+    private func stopAll() {
+        for node in cluster?.nodes.indices ?? 0..<1 { stop(node) }
+        if let cluster { decided.add(cluster.terms.decisions) }
+    }
+
+    /// After the last slot, every schedule is paused through the operator's path (on the leader, in
+    /// a cluster), so the slots that keep coming are skipped and the open runs can drain.
     private func pauseAll() {
-        pausedAll = true
-        guard let orchestrator = daemon?.orchestrator else { return }
         let names = schedules.map(\.name)
+        if cluster == nil {
+            // A daemon that is down is paused when it is back.
+            // As the control socket does: a daemon that is down, or still adopting, is paused once it schedules.
+            guard let orchestrator = daemon?.orchestrator, started.value > 0 else { return }
+            pausedAll = true
+            Task(executorPreference: executor) {
+                for name in names { _ = try? await orchestrator.pause(name, until: nil, reason: "the simulation ends", by: "simulation") }
+            }
+            return
+        }
+        let paused = ledger.state.paused
+        if names.allSatisfy({ paused[$0] != nil }) {
+            pausedAll = true
+            return
+        }
+        guard let terms = cluster?.terms, let leader = terms.leading, terms.startPausing() else { return }
+        let missing = names.filter { paused[$0] == nil }
         Task(executorPreference: executor) {
-            for name in names { _ = try? await orchestrator.pause(name, until: nil, reason: "the simulation ends", by: "simulation") }
+            for name in missing { _ = try? await leader.orchestrator.pause(name, until: nil, reason: "the simulation ends", by: "simulation") }
+            terms.donePausing()
         }
     }
 
@@ -235,7 +378,9 @@ final class Simulation {
 
     func checkEnd() {
         violations += arm.writeViolations
-        let records = store.records
+        violations += ledger.overwritten
+        violations += cluster?.terms.exits ?? []
+        let records = ledger.records
         var finals: [SlotKey: Int] = [:]
         var due: Set<SlotKey> = []
         for record in records {
@@ -261,7 +406,7 @@ final class Simulation {
         for (key, count) in sim.runsPerSlot() where count > 1 {
             violations.append("\(key): \(count) Runs accepted for one slot")
         }
-        let open = store.state.openRuns
+        let open = ledger.state.openRuns
         if !open.isEmpty { violations.append("open at the end: \(open.keys.sorted())") }
         checkTimeouts(sim)
         checkSlotsWhileUp(Set(finals.keys.filter { !$0.manual }.map { "\($0.schedule)@\($0.slotMillis)" }))
@@ -286,16 +431,24 @@ final class Simulation {
         }
     }
 
-    /// Every slot whose firing time fell while the daemon lived is journaled (due or skipped),
-    /// including the ones that came due while a start-up was adopting open runs.
+    /// Every slot whose firing time fell while the daemon lived (in a cluster: while a term ran) is
+    /// journaled (due or skipped), including the ones that came due while a start-up or a new leader
+    /// was adopting open runs. In a cluster, not the slots that came due while etcd had no quorum or
+    /// the leader was stalled: no fact can be written then, and the next term's catch-up rule applies.
     private func checkSlotsWhileUp(_ recorded: Set<String>) {
-        for life in lives {
-            let to = life.to ?? clock.now()
+        var spans: [(from: Date, to: Date, excluded: [(Date, Date)])] = lives.map { ($0.from, $0.to ?? clock.now(), []) }
+        if let cluster {
+            spans = cluster.terms.all.map { term in
+                (term.from, term.to ?? clock.now(), cluster.etcd.outages + cluster.stalls.filter { $0.node == term.node }.map { ($0.from, $0.to) })
+            }
+        }
+        for span in spans {
             for schedule in schedules {
-                var slot = schedule.cron.next(after: life.from)
-                while let t = slot, t.addingTimeInterval(schedule.jitter + 60) < to {
-                    if !recorded.contains("\(schedule.name)@\(t.journalMillis)") {
-                        violations.append("\(schedule.name)@\(t.journalMillis) (\(offset(t))) came due while the daemon lived (\(offset(life.from))-\(offset(to))) and was never journaled")
+                var slot = schedule.cron.next(after: span.from)
+                while let t = slot, t.addingTimeInterval(schedule.jitter + 60) < span.to {
+                    let window = (t, t.addingTimeInterval(schedule.jitter + 60))
+                    if !recorded.contains("\(schedule.name)@\(t.journalMillis)"), !span.excluded.contains(where: { $0.0 < window.1 && window.0 < $0.1 }) {
+                        violations.append("\(schedule.name)@\(t.journalMillis) (\(offset(t))) came due while the daemon lived (\(offset(span.from))-\(offset(span.to))) and was never journaled")
                     }
                     slot = schedule.cron.next(after: t)
                 }
@@ -303,10 +456,21 @@ final class Simulation {
         }
     }
 
-    /// Time the daemon was down, or in an ARM storm: not counted against its deadlines.
+    /// Time nobody could act (the daemon down, no leader, etcd without quorum, a stalled node) or
+    /// ARM was in a storm: not counted against a build's deadline.
     private func down(from a: Date, to b: Date) -> TimeInterval {
         var gaps: [(Date, Date)] = arm.faults.storms
-        for (previous, next) in zip(lives, lives.dropFirst()) { gaps.append((previous.to ?? next.from, next.from)) }
+        if let cluster {
+            gaps += cluster.etcd.outages + cluster.stalls.map { ($0.from, $0.to) }
+            var covered = start
+            for term in cluster.terms.all.filter({ $0.adoptedAt != nil }).sorted(by: { $0.from < $1.from }) {
+                if term.from > covered { gaps.append((covered, term.from)) }
+                covered = max(covered, term.to ?? clock.now())
+            }
+            if covered < clock.now() { gaps.append((covered, clock.now())) }
+        } else {
+            for (previous, next) in zip(lives, lives.dropFirst()) { gaps.append((previous.to ?? next.from, next.from)) }
+        }
         return gaps.reduce(0) { sum, window in sum + max(0, min(b, window.1).timeIntervalSince(max(a, window.0))) }
     }
 
@@ -323,5 +487,6 @@ final class Simulation {
 final class SimCounter: Sendable {
     private let count = Mutex(0)
     func add(_ n: Int) { count.withLock { $0 += n } }
+    func reset() { count.withLock { $0 = 0 } }
     var value: Int { count.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import EtcdStore
 import Orchestration
 import Synchronization
 
@@ -31,6 +32,7 @@ final class SimClock: DaemonClock {
     private struct Sleeper {
         var id: Int
         var instant: Date
+        var node: Int?
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -38,6 +40,8 @@ final class SimClock: DaemonClock {
         var now: Date
         var sleepers: [Sleeper] = []
         var nextID = 0
+        /// Until when each stalled node's process is stopped (SIGSTOP, a long pause).
+        var stalls: [Int: Date] = [:]
     }
 
     private let state: Mutex<State>
@@ -48,11 +52,14 @@ final class SimClock: DaemonClock {
 
     func now() -> Date { state.withLock { $0.now } }
 
-    func sleep(until instant: Date) async throws {
-        let id: Int? = state.withLock { s in
-            guard instant > s.now else { return nil }
+    func sleep(until requested: Date) async throws {
+        let node = SimNode.current
+        let (id, instant): (Int?, Date) = state.withLock { s in
+            // A stalled process wakes no sooner than its stall ends.
+            let instant = node.flatMap { s.stalls[$0] }.map { max($0, requested) } ?? requested
+            guard instant > s.now else { return (nil, instant) }
             s.nextID += 1
-            return s.nextID
+            return (s.nextID, instant)
         }
         guard let id else {
             try Task.checkCancellation()
@@ -62,7 +69,7 @@ final class SimClock: DaemonClock {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let cancelled: Bool = state.withLock { s in
                     if Task.isCancelled { return true }
-                    s.sleepers.append(Sleeper(id: id, instant: instant, continuation: continuation))
+                    s.sleepers.append(Sleeper(id: id, instant: instant, node: node, continuation: continuation))
                     return false
                 }
                 if cancelled { continuation.resume(throwing: CancellationError()) }
@@ -74,6 +81,22 @@ final class SimClock: DaemonClock {
             }
             sleeper?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// Stops `node`'s process until `until`: none of its tasks runs before then.
+    func stall(_ node: Int, until: Date) {
+        state.withLock { s in
+            s.stalls[node] = max(s.stalls[node] ?? .distantPast, until)
+            for index in s.sleepers.indices where s.sleepers[index].node == node {
+                s.sleepers[index].instant = max(s.sleepers[index].instant, until)
+            }
+        }
+    }
+
+    /// The election's monotonic clock, on this virtual time.
+    func leaseClock(origin: Date) -> LeaseClock {
+        LeaseClock(now: { [self] in .milliseconds(Int64((now().timeIntervalSince(origin) * 1000).rounded())) },
+                   sleep: { [self] in try await sleep(until: now().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)) })
     }
 
     /// The earliest instant anyone sleeps until.
@@ -104,6 +127,11 @@ final class SimDice: @unchecked Sendable {
     func draw<T>(_ body: (inout SimRandom) -> T) -> T {
         random.withLock { body(&$0) }
     }
+}
+
+/// Which cluster node a task belongs to (nil: the network, the simulation itself).
+enum SimNode {
+    @TaskLocal static var current: Int?
 }
 
 /// Which life of the simulated daemon a task belongs to: a crash ends a life, and nothing of an

@@ -4,6 +4,40 @@ import JobJournal
 import Orchestration
 import Synchronization
 
+/// The facts as the store that holds them for good sees them (the disk, or etcd's log), by seq:
+/// what the invariants read, and which slot each template's next Run answers.
+final class SimLedger: Sendable {
+    private struct State {
+        var records: [UInt64: JournalRecord] = [:]
+        var folded = JournalState(historyLimit: 1_000_000)
+        /// The slot whose Run each template would be answering: for telling whose build ARM started.
+        var requesting: [String: SlotKey] = [:]
+        var overwritten: [String] = []
+    }
+
+    private let box = Mutex(State())
+
+    func note(_ record: JournalRecord) {
+        box.withLock { s in
+            if let old = s.records[record.seq] {
+                s.overwritten.append("seq \(record.seq) (\(old.event.typeName)) overwritten by \(record.event.typeName): a durable fact was lost")
+            }
+            s.records[record.seq] = record
+            s.folded.apply(record)
+            if case .runRequested(let key, _) = record.event, let template = s.folded.openRuns[key]?.target?.template {
+                s.requesting[template] = key
+            }
+        }
+    }
+
+    var records: [JournalRecord] { box.withLock { $0.records.values.sorted { $0.seq < $1.seq } } }
+    var count: Int { box.withLock { $0.records.count } }
+    var state: JournalState { box.withLock { $0.folded } }
+    var openRuns: Int { box.withLock { $0.folded.openRuns.count } }
+    var overwritten: [String] { box.withLock { $0.overwritten } }
+    func requesting(_ template: String) -> SlotKey? { box.withLock { $0.requesting[template] } }
+}
+
 /// The run store on a simulated disk: an append is durable once its (drawn) fsync completes, in the
 /// order appends were made, as the journal's group commit makes them; a crash drops every append
 /// that was not yet durable, and appends of an ended life fail.
@@ -11,16 +45,13 @@ final class SimStore: RunStore, @unchecked Sendable {
     struct Ended: Error {}
 
     private struct State {
-        var records: [JournalRecord] = []
-        var folded = JournalState(historyLimit: 1_000_000)
         var incarnation = 0
         /// When the last queued append becomes durable: later appends are durable after it.
         var syncedUntil = Date.distantPast
-        /// The slot whose Run each template would be answering: for telling whose build ARM started.
-        var requesting: [String: SlotKey] = [:]
     }
 
     private let box = Mutex(State())
+    let ledger = SimLedger()
     let clock: SimClock
     let dice: SimDice
 
@@ -38,23 +69,17 @@ final class SimStore: RunStore, @unchecked Sendable {
         try await clock.sleep(until: durableAt)
         return try box.withLock { s in
             guard s.incarnation == incarnation else { throw Ended() }
-            let record = JournalRecord(seq: UInt64(s.records.count + 1), at: at, event: event)
-            s.records.append(record)
-            s.folded.apply(record)
-            switch event {
-            case .runRequested(let key, _):
-                if let template = s.folded.openRuns[key]?.target?.template { s.requesting[template] = key }
-            default: break
-            }
+            let record = JournalRecord(seq: UInt64(ledger.count + 1), at: at, event: event)
+            ledger.note(record)
             return record
         }
     }
 
-    var state: JournalState { box.withLock { $0.folded } }
+    var state: JournalState { ledger.state }
 
-    func scheduleFacts(_ schedule: String) -> ScheduleFacts? { box.withLock { $0.folded.schedules[schedule] } }
+    func scheduleFacts(_ schedule: String) -> ScheduleFacts? { ledger.state.schedules[schedule] }
 
-    func openRun(_ key: SlotKey) -> RunRecord? { box.withLock { $0.folded.openRuns[key] } }
+    func openRun(_ key: SlotKey) -> RunRecord? { ledger.state.openRuns[key] }
 
     /// The process died: what was not durable is gone.
     func crash() {
@@ -65,9 +90,6 @@ final class SimStore: RunStore, @unchecked Sendable {
     }
 
     var incarnation: Int { box.withLock { $0.incarnation } }
-    var records: [JournalRecord] { box.withLock { $0.records } }
-    var openRuns: Int { box.withLock { $0.folded.openRuns.count } }
-    func requesting(_ template: String) -> SlotKey? { box.withLock { $0.requesting[template] } }
 }
 
 /// ARM for the simulation: `SimARM`'s templates behind the orchestrator's `TemplateOperations`, with
@@ -78,6 +100,10 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
         var failureRate: Double
         var ambiguousRate: Double
         var storms: [(Date, Date)]
+        /// How often a Run is held on the wire (5 s to 2 min) before it reaches ARM.
+        var lateRate: Double = 0
+        /// Drawn build durations (2 min to 2.5 h) times this.
+        var buildScale: Double = 1
     }
 
     private let arm: Mutex<SimARM>
@@ -86,17 +112,24 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
     let runLog = Mutex<[String]>([])
     let clock: SimClock
     let dice: SimDice
-    let store: SimStore
+    let ledger: SimLedger
     let faults: Faults
+    /// Why an ARM write from the calling task must not happen now (an ended life, a closed fence); nil when it may.
+    let forbidden: @Sendable () -> String?
     /// After the last slot: ARM behaves, so every run can reach its end.
     let quiet = Mutex(false)
 
-    init(arm: SimARM, clock: SimClock, dice: SimDice, store: SimStore, faults: Faults) {
+    let executor: SimExecutor
+
+    init(arm: SimARM, clock: SimClock, dice: SimDice, ledger: SimLedger, executor: SimExecutor, faults: Faults,
+         forbidden: @escaping @Sendable () -> String?) {
+        self.executor = executor
         self.arm = Mutex(arm)
         self.clock = clock
         self.dice = dice
-        self.store = store
+        self.ledger = ledger
         self.faults = faults
+        self.forbidden = forbidden
     }
 
     var snapshot: SimARM { arm.withLock { $0 } }
@@ -127,12 +160,12 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
         }
     }
 
-    /// An ARM write from a life that already ended would be a write no fence stopped.
+    /// An ARM write as it leaves the daemon: from a life that ended, or a node whose fence closed, it
+    /// is a write nothing stopped.
     private func checkAlive(_ operation: String, _ template: String) {
-        let life = SimIncarnation.current
-        if life != store.incarnation {
+        if let why = forbidden() {
             let now = clock.now()
-            violations.withLock { $0.append("\(operation) on \(template) at \(now) from a daemon life (\(life)) that had ended") }
+            violations.withLock { $0.append("\(operation) on \(template) at \(now): \(why)") }
         }
     }
 
@@ -165,13 +198,18 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
             try await travel("run")
             throw .ambiguous(operation: "run", underlying: "connection reset before the request was sent", ids: Self.ids)
         }
-        let now = clock.now()
-        let (duration, outcome, cancelTakes) = dice.draw {
-            ($0.seconds(120...9000), $0.pick(["Succeeded", "Succeeded", "Failed", "PartiallySucceeded"]), $0.chance(0.15) ? nil : $0.seconds(30...900))
+        // Whose Run this is, as the sender's facts say when it leaves: it may arrive much later.
+        let slot = ledger.requesting(id.name)
+        let answer: SimARM.RunAnswer
+        // No draw when Runs are never late: single-node seeds replay as they did before clusters.
+        if faults.lateRate > 0, let late = dice.draw({ $0.chance(faults.lateRate) ? $0.seconds(5...120) : nil }), !quiet.withLock({ $0 }) {
+            guard let arrived = await deliver(after: late, { self.arrive(id.name, slot: slot) }) else {
+                throw .ambiguous(operation: "run", underlying: "no answer before the sender stopped waiting", ids: Self.ids)
+            }
+            answer = arrived
+        } else {
+            answer = arrive(id.name, slot: slot)
         }
-        let slot = store.requesting(id.name)
-        let answer = arm.withLock { $0.run(id.name, slot: slot, at: now, duration: duration, outcome: outcome, cancelTakes: cancelTakes) }
-        runLog.withLock { $0.append("\(now.timeIntervalSince1970) \(id.name) \(slot.map { "\($0)" } ?? "-") \(answer)") }
         let lost = ambiguous()
         try await travel("run")
         if lost { throw .ambiguous(operation: "run", underlying: "connection reset after the request was sent", ids: Self.ids) }
@@ -180,6 +218,35 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
         case .conflict: throw Self.http(409, "run")
         case .notFound: throw Self.http(404, "run")
         }
+    }
+
+    /// A Run reaching ARM.
+    private func arrive(_ template: String, slot: SlotKey?) -> SimARM.RunAnswer {
+        let now = clock.now()
+        let (duration, outcome, cancelTakes) = dice.draw {
+            ($0.seconds(120...9000), $0.pick(["Succeeded", "Succeeded", "Failed", "PartiallySucceeded"]), $0.chance(0.15) ? nil : $0.seconds(30...900))
+        }
+        let answer = arm.withLock {
+            $0.run(template, slot: slot, at: now, duration: duration * faults.buildScale, outcome: outcome, cancelTakes: cancelTakes)
+        }
+        runLog.withLock { $0.append("\(now.timeIntervalSince1970) \(template) \(slot.map { "\($0)" } ?? "-") \(answer)") }
+        return answer
+    }
+
+    /// A request held on the wire for `delay`: it arrives whatever becomes of its sender (which may
+    /// stop waiting, deposed or stalled, and get nil).
+    private func deliver<T: Sendable>(after delay: TimeInterval, _ arrival: @escaping @Sendable () -> T) async -> T? {
+        let (answers, answer) = AsyncStream<T>.makeStream()
+        let clock = self.clock
+        Task(executorPreference: executor) {
+            await SimNode.$current.withValue(nil) {
+                try? await clock.sleep(until: clock.now().addingTimeInterval(delay))
+            }
+            answer.yield(arrival())
+            answer.finish()
+        }
+        for await value in answers { return value }
+        return nil
     }
 
     func cancel(_ id: ImageTemplateID) async throws(AzureError) -> OperationAcceptance {
