@@ -30,14 +30,16 @@ demo: build
 	$(SWIFT) run imagebuildd demo
 
 # Every Swift test, then the official Azure SDK for Python against `imagebuildd simulate` (pip-installs it).
-# The in-process tests first (manual clocks, thousands of simulated histories), then the tests that
-# run the real binary on a compressed real-time clock, on their own so no CPU-heavy test skews them.
+# The in-process tests first (manual clocks; real etcd members and the simulator in real time), then
+# the seeded simulation (CPU-bound, both cores), then the tests that run the real binary on a
+# compressed real-time clock: each on its own, so no CPU-heavy test skews one that keeps real time.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip BuildDaemonTests
+	$(SWIFT) test --skip-build --skip BuildDaemonTests --skip OrchestrationTests.SimulationTests
+	$(SWIFT) test --skip-build --filter OrchestrationTests.SimulationTests
 	$(SWIFT) test --skip-build --filter BuildDaemonTests
 	scripts/sdk-check.sh
-	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills 3
+	python3 scripts/ha-soak.py "$$($(SWIFT) build --show-bin-path)/imagebuildd" --kills 3 --smoke
 
 # Cluster mode under fire for longer: KILLS leader SIGKILLs (default 300), SIGSTOP, quorum loss;
 # the figures go to .build/ha-soak.json (SEED=S replays one run's choices).

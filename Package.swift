@@ -12,9 +12,11 @@ let package = Package(
         .executable(name: "imagebuildd", targets: ["BuildDaemon"]),
         .library(name: "JobJournal", targets: ["JobJournal"]),
         .library(name: "Scheduler", targets: ["Scheduler"]),
+        .library(name: "Transport", targets: ["Transport"]),
         .library(name: "AzureClient", targets: ["AzureClient"]),
         .library(name: "AzureSimulator", targets: ["AzureSimulator"]),
         .library(name: "RunLifecycle", targets: ["RunLifecycle"]),
+        .library(name: "Config", targets: ["Config"]),
         .library(name: "Orchestration", targets: ["Orchestration"]),
         .library(name: "FuzzProperties", targets: ["FuzzProperties"]),
         .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
@@ -44,15 +46,23 @@ let package = Package(
         ),
         .target(name: "JobJournal"),
         .target(name: "Scheduler"),
+        // HTTP requests and responses, the async-http-client transport (TLS, CA files, client
+        // certificates) and Retry-After: what ARM, etcd and webhooks are reached through.
         .target(
-            name: "AzureClient",
+            name: "Transport",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
+            name: "AzureClient",
+            dependencies: [
+                "Transport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // An ARM + token endpoint on loopback for tests, `imagebuildd simulate` and the demo.
@@ -77,10 +87,12 @@ let package = Package(
             ]
         ),
         // The config and the orchestrator that runs slots to their end; the executable only wires it.
+        // The config file: its YAML reader, the settings it holds and their rules.
+        .target(name: "Config", dependencies: ["JobJournal", "Scheduler", "Transport", "AzureClient", "RunLifecycle"]),
         .target(
             name: "Orchestration",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient", "RunLifecycle",
+                "JobJournal", "Scheduler", "Transport", "AzureClient", "RunLifecycle", "Config",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,7 +100,7 @@ let package = Package(
         .target(
             name: "Notifications",
             dependencies: [
-                "JobJournal", "AzureClient",
+                "JobJournal", "Transport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -106,15 +118,15 @@ let package = Package(
             ]
         ),
         // etcd v3 through its JSON gateway, for cluster mode: KV, transactions with compares, leases.
-        .target(name: "EtcdStore", dependencies: ["AzureClient", "JobJournal"]),
+        .target(name: "EtcdStore", dependencies: ["Transport", "JobJournal"]),
         // Leadership terms as a pure machine and the one loop that runs it, in both modes.
         .target(name: "Leadership"),
         // The property each fuzz target checks (Fuzz/), shared with the test that replays its crashers.
-        .target(name: "FuzzProperties", dependencies: ["Scheduler", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
+        .target(name: "FuzzProperties", dependencies: ["Scheduler", "Config", "Orchestration", "JobJournal", "AzureClient", "ControlProtocol"]),
         .executableTarget(
             name: "BuildDaemon",
             dependencies: [
-                "JobJournal", "Scheduler", "AzureClient", "AzureSimulator", "Orchestration", "ControlProtocol", "CSystemd",
+                "JobJournal", "Scheduler", "Transport", "AzureClient", "AzureSimulator", "Config", "Orchestration", "ControlProtocol", "CSystemd",
                 "Notifications", "Observability", "EtcdStore", "Leadership",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,17 +157,17 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Orchestration", "JobJournal", "Scheduler", "EtcdStore", "Leadership"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "AzureClient"]),
+        .testTarget(name: "OrchestrationTests", dependencies: ["RunLifecycle", "Config", "Orchestration", "JobJournal", "Scheduler", "EtcdStore", "Leadership"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "Notifications", "Orchestration", "JobJournal", "Transport"]),
         .testTarget(name: "LeadershipTests", dependencies: ["Leadership"]),
-        .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "AzureClient", "JobJournal"]),
+        .testTarget(name: "EtcdStoreTests", dependencies: ["EtcdStore", "Transport", "JobJournal"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol", "FuzzProperties"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], exclude: ["Fixtures"]),
         .testTarget(
             name: "AzureClientTests",
             dependencies: [
-                "AzureClient", "AzureSimulator",
+                "AzureClient", "AzureSimulator", "Transport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -168,4 +180,12 @@ let package = Package(
 
 for target in package.targets where target.type == .regular || target.type == .executable {
     target.swiftSettings = (target.swiftSettings ?? []) + strictImports
+}
+
+// The seeded simulation runs thousands of histories of these modules in `make test`'s debug build;
+// optimized there too (as `make sim` builds them in release, with testing enabled), it takes a
+// fraction of the time. Everything else stays unoptimized for debugging.
+let simulated: Set<String> = ["Scheduler", "JobJournal", "RunLifecycle", "Config", "Orchestration", "Leadership", "EtcdStore", "OrchestrationTests"]
+for target in package.targets where simulated.contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 }

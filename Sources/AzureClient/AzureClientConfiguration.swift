@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Transport
 
 /// Where and how the client talks to ARM.
 public struct AzureClientConfiguration: Sendable {

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Transport
 
 /// ARM's error envelope: `{"error": {"code", "message", "target", "details": [...]}}`.
 public struct ARMErrorDetail: Codable, Sendable, Equatable, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import FoundationEssentials
-import Synchronization
 import Logging
+import Synchronization
+import Transport
 
 /// How ARM acknowledged a Run or Cancel: the build itself is then followed through `lastRunStatus`.
 public struct OperationAcceptance: Sendable {
@@ -82,7 +83,7 @@ public final class ImageTemplatesClient: Sendable {
         let body = try encode(template)
         let (response, ids) = try await call("CreateOrUpdate", method: "PUT", url: url(templatePath(id)), body: body, idempotent: true)
         if let operation = operationURL(response) {
-            try await waitForOperation("CreateOrUpdate", operation, firstHint: RetryPolicy.serverHint(response))
+            try await waitForOperation("CreateOrUpdate", operation, firstHint: response.retryAfter())
             return try await get(id)
         }
         return try decode(ImageTemplate.self, response, "CreateOrUpdate", ids)
@@ -95,7 +96,7 @@ public final class ImageTemplatesClient: Sendable {
         let (response, ids) = try await call("Update", method: "PATCH", url: url(templatePath(id)), body: body, idempotent: true)
         if response.status == 202 || response.body.isEmpty {
             if let operation = operationURL(response) {
-                try await waitForOperation("Update", operation, firstHint: RetryPolicy.serverHint(response))
+                try await waitForOperation("Update", operation, firstHint: response.retryAfter())
             }
             return try await get(id)
         }
@@ -107,7 +108,7 @@ public final class ImageTemplatesClient: Sendable {
         try check(id)
         let (response, _) = try await call("Delete", method: "DELETE", url: url(templatePath(id)), idempotent: true)
         if response.status == 202, let operation = operationURL(response) {
-            try await waitForOperation("Delete", operation, firstHint: RetryPolicy.serverHint(response))
+            try await waitForOperation("Delete", operation, firstHint: response.retryAfter())
         }
     }
 
@@ -152,7 +153,7 @@ public final class ImageTemplatesClient: Sendable {
         while true {
             try await sleep(hint ?? configuration.operationPollInterval)
             let (response, _) = try await call(operation + " (poll)", method: "GET", url: operationURL, idempotent: true)
-            hint = RetryPolicy.serverHint(response)
+            hint = response.retryAfter()
             if response.status == 202 { continue }
             struct Status: Decodable { var status: String?; var error: ARMErrorDetail? }
             let status = try? JSONDecoder().decode(Status.self, from: Data(response.body))
@@ -267,7 +268,7 @@ public final class ImageTemplatesClient: Sendable {
                 if !idempotent, response.status != 429 {
                     throw .ambiguous(operation: operation, underlying: "HTTP \(response.status)" + (envelope.map { " \($0)" } ?? ""), ids: ids)
                 }
-                hint = RetryPolicy.serverHint(response)
+                hint = response.retryAfter()
             }
             let delay = policy.delay(afterAttempt: attempt, serverHint: hint)
             guard attempt < policy.maxAttempts, waited + delay <= policy.maxTotalDelay else {

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Transport
 
 /// ARM's per-subscription request budget as token buckets (reads: 250 burst refilling at 25/s;
 /// writes: 200 refilling at 10/s), tightened by the `x-ms-ratelimit-remaining-subscription-*`

@@ -1,8 +1,10 @@
 import ArgumentParser
 import AzureClient
+import Config
 import FoundationEssentials
 import Orchestration
 import Scheduler
+import Transport
 
 /// `imagebuildd check-config`: everything that can be checked without Azure.
 struct CheckConfig: AsyncParsableCommand {

@@ -1,12 +1,14 @@
 import ArgumentParser
 import AzureClient
 import AzureSimulator
+import Config
 import ControlProtocol
 import FoundationEssentials
 import Glibc
-import Orchestration
 import JobJournal
 import Logging
+import Orchestration
+import Transport
 
 /// `imagebuildd demo`: the daemon against the in-process simulator on a compressed clock. No Azure
 /// account, no root: one template succeeds, one fails, one hangs and is cancelled at its timeout.

@@ -1,9 +1,11 @@
 import ArgumentParser
 import AzureClient
+import Config
 import EtcdStore
 import FoundationEssentials
-import Orchestration
 import JobJournal
+import Orchestration
+import Transport
 
 /// `imagebuildd history`: recent runs from the journal, or in cluster mode from etcd; read-only
 /// (safe while the daemon runs).

@@ -1,11 +1,13 @@
 import ArgumentParser
 import AzureClient
+import Config
 import EtcdStore
 import FoundationEssentials
 import JobJournal
 import Logging
 import Orchestration
 import ServiceLifecycle
+import Transport
 import UnixSignals
 
 /// `imagebuildd run`: the daemon.

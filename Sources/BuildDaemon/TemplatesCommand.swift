@@ -1,8 +1,10 @@
 import ArgumentParser
 import AzureClient
+import Config
 import FoundationEssentials
 import Logging
 import Orchestration
+import Transport
 
 /// `imagebuildd templates`: the image templates as Azure has them, read-only (Run and Cancel go
 /// through the daemon, so the journal stays the record).

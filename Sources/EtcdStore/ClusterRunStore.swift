@@ -1,4 +1,4 @@
-import AzureClient
+import Transport
 import FoundationEssentials
 import JobJournal
 import Synchronization

@@ -1,3 +1,4 @@
+import Config
 import Orchestration
 
 /// YAML bytes → a config, or an error located at `file:line:column` inside the file; never a trap.

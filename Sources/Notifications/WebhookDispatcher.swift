@@ -1,4 +1,4 @@
-import AzureClient
+import Transport
 import FoundationEssentials
 import JobJournal
 import Logging
@@ -114,7 +114,7 @@ public actor WebhookDispatcher {
                     return
                 }
                 problem = "HTTP \(response.status)"
-                hint = RetryPolicy.serverHint(response, now: now()).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+                hint = response.retryAfter(now: now()).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
                 // A receiver that refuses the request itself will refuse it again.
                 permanent = (400..<500).contains(response.status) && ![408, 425, 429].contains(response.status)
             } catch {

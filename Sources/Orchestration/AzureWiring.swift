@@ -1,6 +1,8 @@
 import AzureClient
+import Config
 import FoundationEssentials
 import Logging
+import Transport
 
 /// Builds the ARM client the config describes.
 public enum AzureWiring {

@@ -1,3 +1,4 @@
+import Config
 import FoundationEssentials
 
 /// The daemon's only source of time, so tests and the demo can compress days into seconds.

@@ -1,6 +1,7 @@
 import AzureClient
 import FoundationEssentials
 import JobJournal
+import Transport
 
 /// The `history --json` contract of ARCHITECTURE.md: add keys, never change them.
 public enum HistoryJSON {

@@ -1,4 +1,5 @@
 import AzureClient
+import Config
 import FoundationEssentials
 import JobJournal
 import Logging

@@ -1,5 +1,6 @@
 import AzureClient
 import FoundationEssentials
+import Transport
 
 /// RFC 3339 instants as the CLI prints and reads them.
 public enum RFC3339 {

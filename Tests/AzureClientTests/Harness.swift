@@ -3,6 +3,7 @@ import AzureSimulator
 import Foundation
 import Logging
 import Synchronization
+import Transport
 
 /// A simulator on loopback and a client wired to it, as the daemon would wire them.
 struct Harness {

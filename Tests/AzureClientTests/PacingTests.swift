@@ -2,6 +2,7 @@ import AzureClient
 import AzureSimulator
 import Foundation
 import Testing
+import Transport
 
 /// ARM's per-subscription buckets: the simulator enforces them, the client's pacer stays inside them.
 @Suite(.serialized) struct PacingTests {

@@ -2,6 +2,7 @@ import AzureClient
 import AzureSimulator
 import Foundation
 import Testing
+import Transport
 
 /// Tokens, throttling, server errors, lost answers and secrets, against the simulator.
 @Suite struct ResilienceTests {

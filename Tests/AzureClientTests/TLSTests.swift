@@ -4,6 +4,7 @@ import Foundation
 import Subprocess
 import SystemPackage
 import Testing
+import Transport
 
 /// The whole conversation over TLS with a CA generated for the test; verification stays on.
 @Suite struct TLSTests {

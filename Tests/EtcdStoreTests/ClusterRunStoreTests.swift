@@ -1,4 +1,4 @@
-import AzureClient
+import Transport
 import EtcdStore
 import Foundation
 import JobJournal

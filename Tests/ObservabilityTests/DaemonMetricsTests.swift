@@ -1,4 +1,4 @@
-import AzureClient
+import Transport
 import Foundation
 import JobJournal
 import Observability

@@ -1,4 +1,5 @@
 import AzureClient
+import Config
 import Foundation
 import JobJournal
 import Logging

@@ -22,6 +22,8 @@ import Testing
         search(chunk: chunk, total: Self.clusterTotal, clustered: true)
     }
 
+    /// Holds its thread for the whole chunk: `make test` runs the search on its own, after the
+    /// tests that keep real time, so neither slows the other.
     func search(chunk: Int, total: Int, clustered: Bool) {
         if let one = Self.environment["SIM_SEED"].flatMap(UInt64.init) {
             guard chunk == 0, clustered == (Self.environment["SIM_CLUSTER"] != nil) else { return }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Transport
 
 /// The credential chain Azure's SDKs use, from the standard `AZURE_*` variables: environment
 /// (client secret), workload identity, then managed identity. The first that yields a token is

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Transport
 
 /// Posts an OAuth 2.0 client-credentials request to `{authority}/{tenant}/oauth2/v2.0/token`.
 struct TokenEndpoint: Sendable {
@@ -33,7 +34,7 @@ struct TokenResponse: Decodable {
             if let number = try? container.decode(Double.self) { seconds = number }
             else {
                 let text = try container.decode(String.self)
-                seconds = Double(text) ?? RetryPolicy.httpDate(text).map { $0.timeIntervalSince1970 }
+                seconds = Double(text) ?? HTTPResponseData.httpDate(text).map { $0.timeIntervalSince1970 }
                     ?? (try? Date(text, strategy: .iso8601))?.timeIntervalSince1970
                     ?? Self.appServiceDate(text)
             }
@@ -73,7 +74,7 @@ struct TokenResponse: Decodable {
                 continue
             }
             if RetryPolicy.retryableStatuses.contains(response.status), attempt < attempts {
-                try await Task.sleep(for: RetryPolicy.serverHint(response) ?? .milliseconds(200 << attempt))
+                try await Task.sleep(for: response.retryAfter() ?? .milliseconds(200 << attempt))
                 continue
             }
             guard response.status == 200 else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AzureClient
+import Config
 import ControlProtocol
 import FoundationEssentials
 import Glibc

@@ -1,4 +1,5 @@
 import AzureClient
+import Config
 import ControlProtocol
 import EtcdStore
 import FoundationEssentials

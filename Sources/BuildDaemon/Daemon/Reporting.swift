@@ -1,10 +1,12 @@
 import AzureClient
+import Config
 import FoundationEssentials
 import JobJournal
 import Logging
 import Notifications
 import Observability
 import Orchestration
+import Transport
 
 /// What the daemon tells the outside world besides the journal: Prometheus metrics (scrape endpoint
 /// and textfile) and webhook notifications, each wired only when the config asks for it.
@@ -19,7 +21,7 @@ struct Reporting: Sendable {
     /// - Parameter record: where a delivery's outcome becomes durable: the store of the term that schedules now.
     init(config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, transport: any HTTPTransport, clock: any DaemonClock,
          logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
-         record: @escaping @Sendable (JournalEvent) async throws -> Void) throws(AzureError) {
+         record: @escaping @Sendable (JournalEvent) async throws -> Void) throws(SetupError) {
         settings = config.metrics
         self.client = client
         self.logger = logger
@@ -35,13 +37,13 @@ struct Reporting: Sendable {
                                        record: record, logger: logger)
     }
 
-    static func webhooks(_ sinks: [NotifySink], environment: [String: String]) throws(AzureError) -> [Webhook] {
+    static func webhooks(_ sinks: [NotifySink], environment: [String: String]) throws(SetupError) -> [Webhook] {
         var webhooks: [Webhook] = []
         for sink in sinks {
             var secret: [UInt8]?
             if let source = sink.secret {
                 do { secret = Array(try source.read(environment: environment).utf8) } catch {
-                    throw .configuration("notify webhook \(sink.redactedURL): secret: \(error)")
+                    throw SetupError("notify webhook \(sink.redactedURL): secret: \(error)")
                 }
             }
             webhooks.append(Webhook(id: sink.id, url: sink.url, redactedURL: sink.redactedURL, secret: secret, retryFor: sink.retryFor))

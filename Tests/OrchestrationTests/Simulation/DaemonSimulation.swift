@@ -1,4 +1,5 @@
 import AzureClient
+import Config
 import EtcdStore
 import Foundation
 import JobJournal

@@ -1,3 +1,4 @@
+import Config
 import EtcdStore
 import Foundation
 import JobJournal

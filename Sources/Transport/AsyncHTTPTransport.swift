@@ -5,6 +5,13 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
+/// A transport that cannot be set up: a certificate, key or CA file that cannot be used.
+public struct TransportSetupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
 /// `HTTPTransport` over async-http-client: TLS always verified, an optional extra CA.
 public final class AsyncHTTPTransport: HTTPTransport {
     private let client: HTTPClient
@@ -24,22 +31,22 @@ public final class AsyncHTTPTransport: HTTPTransport {
     ///   - clientCertificate: PEM files of a certificate chain and its key, presented when a server asks (etcd's `--client-cert-auth`).
     public init(caFile: String? = nil, connectTimeout: Duration = .seconds(10), trustHint: String = "set azure.ca_file to a PEM file with its CA",
                 systemTrustStores: [String] = AsyncHTTPTransport.systemTrustStores,
-                clientCertificate: (certFile: String, keyFile: String)? = nil) throws(AzureError) {
+                clientCertificate: (certFile: String, keyFile: String)? = nil) throws(TransportSetupError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         if let (certFile, keyFile) = clientCertificate {
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(certFile)
-                guard !chain.isEmpty else { throw AzureError.configuration("certificate file \(certFile) holds no certificate") }
+                guard !chain.isEmpty else { throw TransportSetupError("certificate file \(certFile) holds no certificate") }
                 tls.certificateChain = chain.map { .certificate($0) }
-            } catch let error as AzureError {
+            } catch let error as TransportSetupError {
                 throw error
             } catch {
-                throw .configuration("cannot read certificate file \(certFile): \(error)")
+                throw TransportSetupError("cannot read certificate file \(certFile): \(error)")
             }
             // The key's bytes are never echoed: the error names the file only.
             do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)) } catch {
-                throw .configuration("cannot read private key file \(keyFile) (expected an unencrypted PEM key)")
+                throw TransportSetupError("cannot read private key file \(keyFile) (expected an unencrypted PEM key)")
             }
         }
         self.trustHint = trustHint
@@ -49,12 +56,12 @@ public final class AsyncHTTPTransport: HTTPTransport {
         if let caFile {
             do {
                 let certificates = try NIOSSLCertificate.fromPEMFile(caFile)
-                guard !certificates.isEmpty else { throw AzureError.configuration("CA file \(caFile) holds no certificate") }
+                guard !certificates.isEmpty else { throw TransportSetupError("CA file \(caFile) holds no certificate") }
                 if systemBundle { tls.additionalTrustRoots = [.certificates(certificates)] } else { tls.trustRoots = .certificates(certificates) }
-            } catch let error as AzureError {
+            } catch let error as TransportSetupError {
                 throw error
             } catch {
-                throw .configuration("cannot read CA file \(caFile): \(error)")
+                throw TransportSetupError("cannot read CA file \(caFile): \(error)")
             }
         } else if !systemBundle {
             tls.trustRoots = .certificates([])

@@ -1,6 +1,7 @@
 import AzureClient
 import FoundationEssentials
 import Scheduler
+import Transport
 
 /// A config problem, located: `file:line:column: key: what was expected`.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
@@ -100,11 +101,14 @@ public struct ConfigLoader {
         var overlap = OverlapPolicy.skip
         var catchUp = Duration.seconds(12 * 3600)
         var jitter = Duration.zero
-        var buildTimeout = BuildTimeout.template
+        public var buildTimeout = BuildTimeout.template
         var cancelWait = Duration.seconds(30 * 60)
         var poll = PollSettings(initial: .seconds(30), max: .seconds(300), multiplier: 2)
         var pauseAfterFailures: Int?
         var staleAfter: Duration?
+
+        /// The built-in defaults, before any `defaults:` section.
+        public init() {}
 
         mutating func apply(_ map: [String: YAMLNode], prefix: String, loader: ConfigLoader) throws(ConfigError) {
             if let n = map["timezone"] {

@@ -3,6 +3,7 @@ import FoundationEssentials
 import JobJournal
 import RunLifecycle
 import Scheduler
+import Transport
 
 /// How `build_timeout` is set: from the template's `buildTimeoutInMinutes`, or fixed.
 public enum BuildTimeout: Sendable, Equatable {
