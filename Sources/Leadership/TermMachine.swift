@@ -49,6 +49,19 @@ public enum TermEnd: Sendable, Equatable {
     case failed(String)
 }
 
+extension TermEnd {
+    /// How a term's body ended: returned (asked), threw what ends leadership only, or threw anything
+    /// else (the local journal failed).
+    public static func of(_ body: () async throws -> Void, endsLeadershipOnly: (any Error) -> Bool) async -> TermEnd {
+        do {
+            try await body()
+            return .asked
+        } catch {
+            return endsLeadershipOnly(error) ? .leadershipLost("\(error)") : .failed("\(error)")
+        }
+    }
+}
+
 /// What the status line says, rendered by the host (it knows the orchestrator's own line).
 public enum TermStatus: Sendable, Equatable {
     /// Campaigning for the first time.

@@ -134,8 +134,7 @@ final class DaemonHost: TermHost {
     }
 
     func runTerm(_ term: Int, fence: Int64, adopted: @escaping @Sendable (Int) -> Void, end: AsyncStream<Void>) async -> TermEnd {
-        let result: TermEnd
-        do {
+        let result = await TermEnd.of({
             let store: any RunStore
             var armWritesAllowed: @Sendable () async -> Bool = { true }
             switch backend {
@@ -161,12 +160,7 @@ final class DaemonHost: TermHost {
                 reporting.resume(store)
                 adopted(open)
             }
-            result = .asked
-        } catch let error as any EndsLeadership {
-            result = .leadershipLost("\(error)")
-        } catch {
-            result = .failed("\(error)")
-        }
+        }, endsLeadershipOnly: { $0 is any EndsLeadership })
         await node.endTerm(final: mode == .solo)
         return result
     }

@@ -133,18 +133,12 @@ final class SimNodeHost: TermHost {
         let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
                                         logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }, armWritesAllowed: { await election.fence() != nil })
         let id = terms.started(node: node, life: life, at: clock.now(), orchestrator)
-        let result: TermEnd
-        do {
+        let result = await TermEnd.of({
             try await orchestrator.serve(until: end) { open in
                 terms.adopted(id, at: clock.now())
                 adopted(open)
             }
-            result = .asked
-        } catch let error as any EndsLeadership {
-            result = .leadershipLost("\(error)")
-        } catch {
-            result = .failed("\(error)")
-        }
+        }, endsLeadershipOnly: { $0 is any EndsLeadership })
         terms.ended(id, at: clock.now(), result, decisions: await orchestrator.decisions)
         return result
     }
