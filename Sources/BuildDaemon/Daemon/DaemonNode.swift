@@ -59,10 +59,11 @@ actor DaemonNode {
         waiting.removeAll()
     }
 
-    /// The term ended: requests are refused (a cluster node's until it leads again).
-    func endTerm(final: Bool) {
+    /// The term ended: requests are refused (a cluster node's until it leads again; a single-node
+    /// daemon's term is its last).
+    func endTerm() {
         term = nil
-        if final || name == nil {
+        if name == nil {
             ended = true
             for waiter in waiting { waiter.resume(returning: nil) }
             waiting.removeAll()

@@ -63,7 +63,7 @@ final class DaemonHost: TermHost {
     let node: DaemonNode
     /// Set once READY=1 was sent: before it, adoption's progress extends the start timeout.
     private let readySent = Atomic<Bool>(false)
-    private let origin = ContinuousClock.now
+    private let time = LeaseClock.continuous
     private let watchdog = SystemdNotifier.watchdogInterval()
 
     init(backend: TermBackend, configFile: String, config: DaemonConfig, journal: Journal, client: ImageTemplatesClient, clock: any DaemonClock,
@@ -99,9 +99,9 @@ final class DaemonHost: TermHost {
 
     private var cluster: Bool { mode != .solo }
 
-    func now() -> Duration { ContinuousClock.now - origin }
+    func now() -> Duration { time.now() }
 
-    func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+    func sleep(for duration: Duration) async throws { try await time.sleep(duration) }
 
     func fence() async -> Int64? {
         switch backend {
@@ -116,10 +116,6 @@ final class DaemonHost: TermHost {
         let logger = self.logger
         var tasks: [@Sendable () async -> Void] = [{ await ControlSocket.serve(control, service: ControlAdapter(node: node), logger: logger) }]
         tasks.append(contentsOf: reporting.tasks { let view = await node.view(); return (view.orchestrator, view.orchestrator != nil || view.node == nil) })
-        if case .cluster(let settings, _, _) = backend {
-            logger.notice("cluster mode: node \(settings.nodeName), etcd \(settings.endpoints.map { "\($0.host ?? "?"):\($0.port ?? 2379)" }.joined(separator: ", ")), lease_ttl \(settings.leaseTTL.configText)",
-                          metadata: ["EVENT": "cluster-starting", "NODE": "\(settings.nodeName)"])
-        }
         return tasks
     }
 
@@ -161,7 +157,7 @@ final class DaemonHost: TermHost {
                 adopted(open)
             }
         }, endsLeadershipOnly: { $0 is any EndsLeadership })
-        await node.endTerm(final: mode == .solo)
+        await node.endTerm()
         return result
     }
 
@@ -170,10 +166,10 @@ final class DaemonHost: TermHost {
         case .resign:
             if case .cluster(_, _, let election) = backend { await election.resign() }
         case .ready(let status):
-            notifier.ready(status: await text(status))
+            notifier.ready(status: await node.render(status))
             readySent.store(true, ordering: .relaxed)
         case .status(let status):
-            notifier.status(await text(status))
+            notifier.status(await node.render(status))
         case .watchdog:
             if watchdog != nil { notifier.watchdog() }
         case .reloadConfig:
@@ -186,13 +182,13 @@ final class DaemonHost: TermHost {
         }
     }
 
-    private func text(_ status: TermStatus) async -> String { await node.render(status) }
-
     private func log(_ log: TermLog) {
         let name: String = if case .cluster(let settings, _, _) = backend { settings.nodeName } else { "" }
         switch log {
         case .starting:
-            break
+            guard case .cluster(let settings, _, _) = backend else { return }
+            logger.notice("cluster mode: node \(name), etcd \(settings.endpoints.map { "\($0.host ?? "?"):\($0.port ?? 2379)" }.joined(separator: ", ")), lease_ttl \(settings.leaseTTL.configText)",
+                          metadata: ["EVENT": "cluster-starting", "NODE": "\(name)"])
         case .gained(let fence):
             guard case .cluster(let settings, _, _) = backend else { return }
             let key = ClusterKeys(prefix: settings.prefix).leader

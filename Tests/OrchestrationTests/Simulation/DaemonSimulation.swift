@@ -299,10 +299,10 @@ final class Simulation {
         }
         lifeCount += 1
         let life = lifeCount
-        let election = LeaderElection(client: cluster.etcd, key: cluster.keys.leader, node: "node-\(node)", ttl: cluster.ttl,
-                                      clock: clock.leaseClock(origin: start))
+        let time = clock.leaseClock(origin: start)
+        let election = LeaderElection(client: cluster.etcd, key: cluster.keys.leader, node: "node-\(node)", ttl: cluster.ttl, clock: time)
         let host = SimNodeHost(node: node, life: life, election: election, etcd: cluster.etcd, keys: cluster.keys, config: config, arm: arm,
-                               clock: clock, executor: executor, terms: cluster.terms, origin: start)
+                               clock: clock, executor: executor, terms: cluster.terms, time: time)
         let loop = TermLoop(mode: .cluster(retryDelay: cluster.ttl / 3), host: host, tick: cluster.ttl / 8)
         let terms = cluster.terms
         let task = Task(executorPreference: executor) {

@@ -86,10 +86,11 @@ final class SimNodeHost: TermHost {
     let clock: SimClock
     let executor: SimExecutor
     let terms: SimTerms
-    let origin: Date
+    /// The same virtual monotonic clock the node's election reads.
+    let time: LeaseClock
 
     init(node: Int, life: Int, election: LeaderElection, etcd: SimEtcd, keys: ClusterKeys, config: DaemonConfig, arm: SimTemplates,
-         clock: SimClock, executor: SimExecutor, terms: SimTerms, origin: Date) {
+         clock: SimClock, executor: SimExecutor, terms: SimTerms, time: LeaseClock) {
         self.node = node
         self.life = life
         self.election = election
@@ -100,12 +101,12 @@ final class SimNodeHost: TermHost {
         self.clock = clock
         self.executor = executor
         self.terms = terms
-        self.origin = origin
+        self.time = time
     }
 
-    func now() -> Duration { clock.leaseClock(origin: origin).now() }
+    func now() -> Duration { time.now() }
 
-    func sleep(for duration: Duration) async throws { try await clock.leaseClock(origin: origin).sleep(duration) }
+    func sleep(for duration: Duration) async throws { try await time.sleep(duration) }
 
     func fence() async -> Int64? { await election.fence() }
 

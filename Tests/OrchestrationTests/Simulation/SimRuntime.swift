@@ -1,5 +1,6 @@
-import Foundation
+import Config
 import EtcdStore
+import Foundation
 import Orchestration
 import Synchronization
 
@@ -96,7 +97,7 @@ final class SimClock: DaemonClock {
     /// The election's monotonic clock, on this virtual time.
     func leaseClock(origin: Date) -> LeaseClock {
         LeaseClock(now: { [self] in .milliseconds(Int64((now().timeIntervalSince(origin) * 1000).rounded())) },
-                   sleep: { [self] in try await sleep(until: now().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)) })
+                   sleep: { [self] in try await sleep(until: now().addingTimeInterval($0.seconds)) })
     }
 
     /// The earliest instant anyone sleeps until.
