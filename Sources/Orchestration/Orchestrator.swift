@@ -110,7 +110,7 @@ public actor Orchestrator {
             if let failure { throw failure }
         }
         let schedules = config.schedules
-        for due in SlotTimer.missedSlots(schedules, now: now, lastSlot: { state.lastSlot[$0] }) {
+        for due in SlotTimer.missedSlots(schedules, now: now, lastSlot: { state.lastSlot[$0] }, firstSeen: { self.facts($0)?.firstSeen }) {
             logger.info("running the latest missed slot", metadata: ["SCHEDULE": "\(schedules[due.schedule].name)", "SLOT": "\(RFC3339.string(due.slot))"])
             fire(due, of: schedules, now: now)
         }

@@ -76,12 +76,15 @@ where Schedules.Element: SlotSchedule, Schedules.Index == Int {
     }
 
     /// After downtime: per schedule, only the latest missed slot, and only within its catch-up window.
-    /// Slots before a schedule first appeared (no last slot: it appears now) never count.
-    public static func missedSlots(_ schedules: Schedules, now: Date, lastSlot: (String) -> Date?) -> [Due] {
+    /// Slots before a schedule first appeared never count; one that has no slot yet appeared when it
+    /// was first seen (or appears now), so a first slot that fell while the daemon was down, or
+    /// while no node led, is still run.
+    public static func missedSlots(_ schedules: Schedules, now: Date, lastSlot: (String) -> Date?, firstSeen: (String) -> Date?) -> [Due] {
         schedules.indices.compactMap { index in
             let schedule = schedules[index]
             let last = lastSlot(schedule.name)
-            return SchedulePolicy.latestMissedSlot(schedule.cron, lastSlot: last, firstSeen: last ?? now, now: now, window: schedule.catchUp)
+            let appeared = last ?? firstSeen(schedule.name) ?? now
+            return SchedulePolicy.latestMissedSlot(schedule.cron, lastSlot: last, firstSeen: appeared, now: now, window: schedule.catchUp)
                 .map { Due(schedule: index, slot: $0) }
         }
     }

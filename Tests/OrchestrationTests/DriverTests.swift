@@ -246,6 +246,23 @@ import Testing
         #expect(slots == [Self.date(10), Self.date(20)], "\(slots)")
     }
 
+
+    /// Found by the cluster soak's smoke run: a schedule whose first slot fell while the daemon was
+    /// down (or no node led) had no last slot, so start-up took it as appearing just then and the
+    /// slot was never run; it appeared when it was first seen.
+    @Test func aFirstSlotMissedWhileDownIsRun() async throws {
+        let world = try World(yaml: """
+            defaults: { poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("often", "golden", "*/10 * * * *"))
+            """, templates: ["golden": FakeARM.Template(buildMinutes: 5)], start: Self.date(1))
+        #expect(try await world.run(until: Self.date(2)) == nil)
+        #expect(try world.records().contains { if case .scheduleSeen = $0 { true } else { false } })
+        world.clock.advance(to: Self.date(12))
+        #expect(try await world.run(until: Self.date(19)) == nil)
+        let slots = try world.history().map(\.key.slot)
+        #expect(slots == [Self.date(10)], "\(slots)")
+    }
     /// The timeout cancels, and `replace` cancels the running build for a newer slot.
     @Test func timeoutAndReplaceCancel() async throws {
         let world = try World(yaml: """

@@ -53,7 +53,10 @@ import Testing
     /// - 1263, 1268, 1763: a slot's `slot-due` was never journaled when the table admitted or
     ///   superseded it before its task ran (new work replaced the run's backlog, facts and all);
     ///   found by this simulation of the real driver.
-    @Test(arguments: [854, 2075, 3413, 3462, 3743, 3925, 1263, 1268, 1763] as [UInt64])
+    /// - 176, 258: a schedule's first slot, missed while the daemon was down, was never run (start-up
+    ///   took a schedule without a last slot as appearing then, not when it was first seen; the
+    ///   cluster soak's smoke run found it first).
+    @Test(arguments: [854, 2075, 3413, 3462, 3743, 3925, 1263, 1268, 1763, 176, 258] as [UInt64])
     func regressionSeeds(seed: UInt64) {
         var simulation = Simulation(seed: seed)
         report(seed, &simulation)
@@ -64,7 +67,8 @@ import Testing
     ///   single-node adoption bug, as the cluster soak first met it).
     /// - 55, 133, 177: after a write whose outcome etcd never answered (and which had applied), the
     ///   store appended again at the same seqs and overwrote durable facts.
-    @Test(arguments: [296, 55, 133, 177] as [UInt64])
+    /// - 60: a schedule's first slot, due while no node led, was never run by the next leader.
+    @Test(arguments: [296, 55, 133, 177, 60] as [UInt64])
     func clusterRegressionSeeds(seed: UInt64) {
         var simulation = Simulation(seed: seed, clustered: true)
         report(seed, &simulation)

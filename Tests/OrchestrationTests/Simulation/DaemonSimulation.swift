@@ -24,6 +24,7 @@ final class Simulation {
         var jitter: TimeInterval
         var cancelWait: TimeInterval
         var pollMax: TimeInterval
+        var catchUp: TimeInterval
     }
 
     enum Event {
@@ -71,8 +72,8 @@ final class Simulation {
     private var quiet = false
     private var pausedAll = false
     private let decided = SimCounter()
-    /// Set once the single daemon's current life has adopted and schedules.
-    private let started = SimCounter()
+    /// When each single-node life (by its index in `lives`) had adopted and began to schedule.
+    private let ready = SimMoments()
 
     var violations: [String] = []
     var crashes = 0
@@ -150,7 +151,7 @@ final class Simulation {
         }
         for (schedule, d) in zip(config.schedules, drawn) {
             schedules.append(Schedule(name: schedule.name, template: d.1, cron: schedule.cron, jitter: Double(d.3),
-                                      cancelWait: Double(d.5), pollMax: Double(d.7)))
+                                      cancelWait: Double(d.5), pollMax: Double(d.7), catchUp: Double(d.4)))
         }
         var due: [(Date, Event)] = []
         for _ in 0..<crashCount {
@@ -279,15 +280,16 @@ final class Simulation {
         lives.append((node, clock.now(), nil))
         guard var cluster else {
             let life = store.incarnation
-            let started = self.started
-            started.reset()
+            let ready = self.ready
+            let index = lives.count - 1
+            let clock = self.clock
             let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
                                             logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() })
             let task = Task(executorPreference: executor) {
                 await SimIncarnation.$current.withValue(life) {
                     do {
                         try await orchestrator.start()
-                        started.add(1)
+                        ready.mark(index, clock.now())
                         try await orchestrator.run()
                     } catch {
                         // A crash (its appends fail) or the final stop; nothing else throws here.
@@ -355,7 +357,7 @@ final class Simulation {
         if cluster == nil {
             // A daemon that is down is paused when it is back.
             // As the control socket does: a daemon that is down, or still adopting, is paused once it schedules.
-            guard let orchestrator = daemon?.orchestrator, started.value > 0 else { return }
+            guard let orchestrator = daemon?.orchestrator, ready.at(lives.count - 1) != nil else { return }
             pausedAll = true
             Task(executorPreference: executor) {
                 for name in names { _ = try? await orchestrator.pause(name, until: nil, reason: "the simulation ends", by: "simulation") }
@@ -410,7 +412,9 @@ final class Simulation {
         let open = ledger.state.openRuns
         if !open.isEmpty { violations.append("open at the end: \(open.keys.sorted())") }
         checkTimeouts(sim)
-        checkSlotsWhileUp(Set(finals.keys.filter { !$0.manual }.map { "\($0.schedule)@\($0.slotMillis)" }))
+        let recorded = Set(finals.keys.filter { !$0.manual }.map { "\($0.schedule)@\($0.slotMillis)" })
+        checkSlotsWhileUp(recorded)
+        checkLatestMissed(recorded)
     }
 
     /// No daemon build runs past its deadline plus cancel_wait without a cancel from the daemon.
@@ -457,6 +461,43 @@ final class Simulation {
         }
     }
 
+    /// At each start-up (in a cluster: each term that adopted), every schedule's latest slot that came
+    /// due while nobody acted is journaled when it lies within its catch-up window and after the
+    /// schedule was first seen, even when it would have been the schedule's first slot. A start whose
+    /// life or term ended, or met an outage or a stall, within two minutes may not have got to it.
+    private func checkLatestMissed(_ recorded: Set<String>) {
+        var seen: [String: Date] = [:]
+        for record in ledger.records {
+            if case .scheduleSeen(let name) = record.event, seen[name] == nil { seen[name] = record.at }
+        }
+        var starts: [(from: Date, ready: Date, to: Date, excluded: [(Date, Date)])] = []
+        if let cluster {
+            starts = cluster.terms.all.compactMap { term in
+                term.adoptedAt.map { (term.from, $0, term.to ?? clock.now(), cluster.etcd.outages + cluster.stalls.filter { $0.node == term.node }.map { ($0.from, $0.to) }) }
+            }
+        } else {
+            starts = lives.indices.compactMap { index in
+                ready.at(index).map { (lives[index].from, $0, lives[index].to ?? clock.now(), []) }
+            }
+        }
+        for start in starts where start.to > start.ready.addingTimeInterval(120) {
+            guard !start.excluded.contains(where: { $0.0 < start.ready.addingTimeInterval(120) && start.from < $0.1 }) else { continue }
+            for schedule in schedules where schedule.catchUp >= 120 {
+                guard let first = seen[schedule.name], first < start.from else { continue }
+                // A minute inside the window: the term counts its missed slots a little after it began.
+                var cursor = max(first, start.from.addingTimeInterval(60 - schedule.catchUp))
+                var latest: Date?
+                while let t = schedule.cron.next(after: cursor), t <= start.from {
+                    latest = t
+                    cursor = t
+                }
+                if let t = latest, !recorded.contains("\(schedule.name)@\(t.journalMillis)") {
+                    violations.append("\(schedule.name)@\(t.journalMillis) (\(offset(t))): the latest slot missed before the start at \(offset(start.from)) (first seen \(offset(first))) was never journaled")
+                }
+            }
+        }
+    }
+
     /// Time nobody could act (the daemon down, no leader, etcd without quorum, a stalled node) or
     /// ARM was in a storm: not counted against a build's deadline.
     private func down(from a: Date, to b: Date) -> TimeInterval {
@@ -484,10 +525,16 @@ final class Simulation {
     }
 }
 
+/// Instants the simulated daemon's tasks note, by index.
+final class SimMoments: Sendable {
+    private let moments = Mutex<[Int: Date]>([:])
+    func mark(_ index: Int, _ at: Date) { moments.withLock { $0[index] = at } }
+    func at(_ index: Int) -> Date? { moments.withLock { $0[index] } }
+}
+
 /// A count that tasks of the simulated daemon add to.
 final class SimCounter: Sendable {
     private let count = Mutex(0)
     func add(_ n: Int) { count.withLock { $0 += n } }
-    func reset() { count.withLock { $0 = 0 } }
     var value: Int { count.withLock { $0 } }
 }
