@@ -2,6 +2,9 @@ import ArgumentParser
 import AzureClient
 import Config
 import FoundationEssentials
+import Glibc
+import JobJournal
+import Logging
 import Orchestration
 import Scheduler
 import Transport
@@ -10,10 +13,16 @@ import Transport
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate a config file offline and print each schedule's next run (exit 0 valid, 1 not).")
+        abstract: "Validate a config file offline and print each schedule's next run (exit 0 valid, 1 not).",
+        discussion: """
+            With --discover it also lists the templates of every discover: source (read-only: nothing is journaled or changed)             and prints the schedules their tags describe and the tags it would ignore; exit 1 when a source cannot be listed or a tag is bad.
+            """)
 
     @Option(help: "The YAML config file.")
     var config = "/etc/imagebuildd/config.yaml"
+
+    @Flag(help: "Also list the discover: sources (needs Azure) and show what discovery would find.")
+    var discover = false
 
     func run() async throws {
         let loaded: DaemonConfig
@@ -46,5 +55,50 @@ struct CheckConfig: AsyncParsableCommand {
             print("  notify: \(sink.redactedURL) on \(sink.events.map(\.rawValue).sorted().joined(separator: ","))"
                   + (sink.secret.map { ", signed (\($0))" } ?? ", unsigned") + ", retry_for \(sink.retryFor.configText)")
         }
+        if let discovery = loaded.discovery {
+            print("  discover: \(discovery.sources.map(\.description).joined(separator: ", ")) every \(discovery.interval.configText), tags \(discovery.tagPrefix)*")
+        }
+        if discover { await discoverNow(loaded) }
+    }
+
+    /// What a discovery pass would find, read-only.
+    private func discoverNow(_ loaded: DaemonConfig) async {
+        guard let settings = loaded.discovery else { Terminal.failure("\(config): --discover needs a discover: section") }
+        var logger = Logger(label: "imagebuildd") { _ in StderrLogHandler() }
+        logger.logLevel = .error
+        let transport: AsyncHTTPTransport
+        do { transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile) } catch { Terminal.failure("\(config): azure: \(error)") }
+        var listed: [(id: ImageTemplateID, tags: [String: String])] = []
+        var failed = false
+        do {
+            let client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger)
+            for source in settings.sources {
+                do {
+                    let templates = if let group = source.resourceGroup {
+                        try await client.listByResourceGroup(subscriptionID: source.subscriptionID, resourceGroup: group)
+                    } else {
+                        try await client.list(subscriptionID: source.subscriptionID)
+                    }
+                    listed += templates.compactMap { t in t.id.flatMap { try? ImageTemplateID(resourceID: $0) }.map { ($0, t.tags ?? [:]) } }
+                } catch {
+                    print("  discover: listing \(source) failed: \(error)")
+                    failed = true
+                }
+            }
+        } catch {
+            try? await transport.shutdown()
+            Terminal.failure("\(config): azure: \(error)")
+        }
+        try? await transport.shutdown()
+        let result = TagDiscovery.find(listed, config: loaded)
+        let now = Date()
+        print("  discover: \(listed.count) template\(listed.count == 1 ? "" : "s") listed, \(result.found.count) scheduled by tags")
+        for found in result.found {
+            guard case .success(let schedule) = TagDiscovery.schedule(found, config: loaded) else { continue }
+            let next = schedule.cron.next(after: now).map(RFC3339.string) ?? "none within 5 years"
+            print("  \(schedule.name): \(schedule.target.name) \"\(schedule.cron.expression)\" \(schedule.timezone) next \(next) overlap \(schedule.overlap.rawValue) (\(schedule.source))")
+        }
+        for problem in result.ignored { print("  ignored: \(problem.template): \(problem.message)") }
+        if failed || result.ignored.contains(where: { $0.reason != "in-config" }) { Glibc.exit(1) }
     }
 }

@@ -19,7 +19,7 @@ struct Imagebuildd: AsyncParsableCommand {
             See also: systemctl(1), journalctl(1), systemd.service(5).
             """,
         version: Imagebuildd.version,
-        subcommands: [Run.self, Status.self, Trigger.self, Pause.self, Resume.self, Cancel.self, CheckConfig.self, Next.self, History.self,
+        subcommands: [Run.self, Status.self, Trigger.self, Pause.self, Resume.self, Cancel.self, Discover.self, CheckConfig.self, Next.self, History.self,
                       Templates.self, Demo.self, JournalCommand.self, Simulate.self]
     )
 

@@ -105,12 +105,15 @@ enum RecordText {
             parts += [schedule, "by=\(by)"] + (until.map { ["until=\(RFC3339.string($0))"] } ?? []) + (reason.map { ["reason=\($0)"] } ?? [])
         case .resumed(let schedule, let by): parts += [schedule, "by=\(by)"]
         case .scheduleSeen(let schedule), .stale(let schedule): parts.append(schedule)
+        case .scheduleDiscovered(let found):
+            parts += [found.name, "template=\(found.template)"] + found.tags.keys.sorted().map { "\($0)=\(found.tags[$0]!)" }
+        case .scheduleRetired(let schedule, let reason): parts += [schedule, "reason=\(reason)"]
         case .notifyQueued(let n): parts += [n.schedule, "event=\(n.event)", "key=\(n.key)", "sinks=\(n.sinks.joined(separator: ","))"]
         case .notifyDone(let key, let sink, let delivered, let attempts):
             parts += ["key=\(key)", "sink=\(sink)", delivered ? "delivered" : "abandoned", "attempts=\(attempts)"]
         case .snapshot(let s):
             parts.append("open_runs=\(s.openRuns.count) history=\(s.history.values.map(\.count).reduce(0, +)) schedules=\(s.lastSlot.count)"
-                         + " outbox=\(s.outbox.count)")
+                         + " outbox=\(s.outbox.count) discovered=\(s.discovered.count)")
         }
         return parts.joined(separator: " ")
     }

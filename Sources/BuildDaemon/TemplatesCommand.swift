@@ -64,6 +64,7 @@ struct TemplateSource: ParsableArguments {
         if let subscription { return [subscription] }
         var seen: [String] = []
         for schedule in config.schedules where !seen.contains(schedule.target.subscriptionID) { seen.append(schedule.target.subscriptionID) }
+        for source in config.discovery?.sources ?? [] where !seen.contains(source.subscriptionID) { seen.append(source.subscriptionID) }
         if seen.isEmpty { Terminal.failure("no subscription: pass --subscription, or list schedules in \(self.config)") }
         return seen
     }
@@ -110,7 +111,8 @@ struct TemplatesList: AsyncParsableCommand {
                 try? await transport.shutdown()
                 Terminal.failure("listing templates in subscription \(subscription): \(error)")
             }
-            rows += templates.map { TemplateSummary($0, subscription: subscription, schedules: config.schedules) }
+            rows += templates.map { TemplateSummary($0, subscription: subscription, schedules: config.schedules,
+                                                    tagPrefix: config.discovery?.tagPrefix ?? "imagebuildd.") }
         }
         if unscheduled { rows = rows.filter { $0.scheduled.isEmpty } }
         rows.sort { ($0.resourceGroup.lowercased(), $0.name.lowercased()) < ($1.resourceGroup.lowercased(), $1.name.lowercased()) }
@@ -119,10 +121,10 @@ struct TemplatesList: AsyncParsableCommand {
             print(HistoryJSON.array(rows.map(\.json)))
             return
         }
-        var table = [["NAME", "RESOURCE GROUP", "LOCATION", "PROVISIONING", "LAST RUN", "TIMEOUT", "SOURCE", "DISTRIBUTE", "SCHEDULED"]]
+        var table = [["NAME", "RESOURCE GROUP", "LOCATION", "PROVISIONING", "LAST RUN", "TIMEOUT", "SOURCE", "DISTRIBUTE", "SCHEDULED", "TAG CRON"]]
         for r in rows {
             table.append([r.name, r.resourceGroup, r.location, r.provisioning, r.lastRun, "\(r.timeoutMinutes)m", r.source, r.distribute,
-                          r.scheduled.isEmpty ? "-" : r.scheduled.joined(separator: ",")])
+                          r.scheduled.isEmpty ? "-" : r.scheduled.joined(separator: ","), r.taggedCron ?? "-"])
         }
         print(Columns.render(table))
     }
@@ -217,9 +219,12 @@ struct TemplateSummary {
     var sourceImage: String
     var distributors: [(type: String, target: String, runOutputName: String?)]
     var scheduled: [String]
+    /// The discovery cron tag's value, whether or not discovery is on.
+    var taggedCron: String?
 
-    init(_ t: ImageTemplate, subscription: String, schedules: [ScheduleConfig]) {
+    init(_ t: ImageTemplate, subscription: String, schedules: [ScheduleConfig], tagPrefix: String = "imagebuildd.") {
         let p = t.properties
+        taggedCron = t.tags?.first { $0.key.lowercased() == (tagPrefix + "cron").lowercased() }?.value
         name = t.name ?? "-"
         id = t.id ?? ""
         self.subscription = subscription
@@ -268,6 +273,7 @@ struct TemplateSummary {
                 HistoryJSON.object([("type", HistoryJSON.quoted($0.type)), ("target", HistoryJSON.quoted($0.target)), ("run_output_name", HistoryJSON.quoted($0.runOutputName))])
             })),
             ("scheduled", HistoryJSON.array(scheduled.map { HistoryJSON.quoted($0) })),
+            ("tag_cron", HistoryJSON.quoted(taggedCron)),
         ])
     }
 

@@ -46,7 +46,8 @@ public struct ConfigLoader {
         guard let root = composed else {
             throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty; expected a mapping with `schedules:`")
         }
-        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules", "cluster"])
+        let top = try mapping(root, "", allowed: ["azure", "state_directory", "control", "metrics", "notify", "defaults", "schedules", "cluster",
+                                                 "discover", "discover_interval", "discover_tag_prefix"])
         var control = ControlSettings(socket: (environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
             ?? "/run/imagebuildd") + "/control.sock")
         if let node = top["control"] {
@@ -70,9 +71,12 @@ public struct ConfigLoader {
                 maxConcurrent = try integer(n, "defaults.max_concurrent_builds", range: 1...100_000)
             }
         }
-        guard let schedulesNode = top["schedules"] else {
+        let discovery = try discoverySettings(top)
+        // With discovery, the schedules may all come from tags.
+        let schedulesNode = top["schedules"] ?? (discovery == nil ? nil : YAMLNode(kind: .sequence([]), line: root.line, column: root.column))
+        guard let schedulesNode else {
             throw ConfigError(file: file, line: root.line, column: root.column, key: "schedules",
-                              message: "missing; expected a list of schedules")
+                              message: "missing; expected a list of schedules (or `discover:` to find them in template tags)")
         }
         guard case .sequence(let list) = schedulesNode.kind else {
             throw located(schedulesNode, "schedules", "expected a list of schedules")
@@ -89,13 +93,55 @@ public struct ConfigLoader {
             schedules.append(schedule)
         }
         return DaemonConfig(file: file, azure: azure, stateDirectory: stateDirectory, control: control, metrics: metrics, notify: notify,
-                            maxConcurrentBuilds: maxConcurrent, schedules: schedules, cluster: cluster)
+                            maxConcurrentBuilds: maxConcurrent, schedules: schedules, cluster: cluster, defaults: defaults, discovery: discovery)
+    }
+
+    private func discoverySettings(_ top: [String: YAMLNode]) throws(ConfigError) -> DiscoverySettings? {
+        guard let node = top["discover"] else {
+            for key in ["discover_interval", "discover_tag_prefix"] {
+                if let n = top[key] { throw located(n, key, "has no effect without `discover:`, the subscriptions to list templates in") }
+            }
+            return nil
+        }
+        guard case .sequence(let list) = node.kind, !list.isEmpty else {
+            throw located(node, "discover", "expected a non-empty list such as [{subscription_id: …, resource_group: …}]")
+        }
+        var sources: [DiscoverySettings.Source] = []
+        for (index, item) in list.enumerated() {
+            let path = "discover[\(index)]"
+            let map = try mapping(item, path, allowed: ["subscription_id", "resource_group"])
+            guard let s = map["subscription_id"] else { throw located(item, path + ".subscription_id", "missing; every source needs subscription_id") }
+            let subscription = try string(s, path + ".subscription_id")
+            let group = try map["resource_group"].map { n throws(ConfigError) in try string(n, path + ".resource_group") }
+            // A name that passes stands in for the template: only the subscription and group are checked here.
+            let probe = ImageTemplateID(subscriptionID: subscription, resourceGroup: group ?? "rg", name: "template")
+            if let problem = probe.validationProblem {
+                let isGroup = problem.hasPrefix("resource group")
+                throw located(isGroup ? map["resource_group"]! : s, path + (isGroup ? ".resource_group" : ".subscription_id"), problem)
+            }
+            let source = DiscoverySettings.Source(subscriptionID: subscription, resourceGroup: group)
+            guard !sources.contains(source) else { throw located(item, path, "duplicate source \(source)") }
+            sources.append(source)
+        }
+        var settings = DiscoverySettings(sources: sources)
+        if let n = top["discover_interval"] {
+            settings.interval = try duration(n, "discover_interval")
+            guard settings.interval >= .seconds(30) else { throw located(n, "discover_interval", "must be at least 30s: each pass lists every template") }
+        }
+        if let n = top["discover_tag_prefix"] {
+            let prefix = try string(n, "discover_tag_prefix")
+            guard prefix.isASCII(count: 1...64, { $0 > 0x20 && $0 < 0x7f && !"<>%&\\?/".utf8.contains($0) }) else {
+                throw located(n, "discover_tag_prefix", "\"\(prefix)\" must be 1-64 printable ASCII characters without < > % & \\ ? / (what Azure allows in a tag name)")
+            }
+            settings.tagPrefix = prefix
+        }
+        return settings
     }
 
     // MARK: Sections
 
     /// The keys that may appear in `defaults:` and be overridden per schedule.
-    public struct Defaults {
+    public struct Defaults: Sendable {
         static let keys = ["timezone", "overlap", "catch_up", "jitter", "build_timeout", "cancel_wait", "poll", "pause_after_failures", "stale_after"]
         var timezone = "UTC"
         var overlap = OverlapPolicy.skip

@@ -56,6 +56,22 @@ public struct ScheduleConfig: Sendable {
     public var pauseAfterFailures: Int?
     /// No success for this long (or, never having succeeded, since first seen) makes it stale; nil is off.
     public var staleAfter: Duration?
+    public var source: ScheduleSource = .config
+}
+
+/// Where a schedule came from: the config file, or a template's tags (`status` shows which).
+public enum ScheduleSource: Sendable, Equatable, CustomStringConvertible {
+    case config
+    /// Discovered in the tags of this template (its ARM resource id).
+    case tag(template: String)
+
+    /// `config`, or `tag:<template id>`.
+    public var description: String {
+        switch self {
+        case .config: "config"
+        case .tag(let template): "tag:\(template)"
+        }
+    }
 }
 
 /// The `control:` section: where the operator socket lives and who may change things through it.
@@ -78,6 +94,28 @@ public struct DaemonConfig: Sendable {
     public var schedules: [ScheduleConfig]
     /// Cluster mode; nil: single-node on the local journal.
     public var cluster: ClusterSettings?
+    /// What `defaults:` resolved to: discovered schedules take them as the config's own do.
+    public var defaults: ConfigLoader.Defaults
+    /// `discover:`: schedules from template tags; nil when no source is listed.
+    public var discovery: DiscoverySettings?
+}
+
+/// `discover:`, `discover_interval` and `discover_tag_prefix`: where discovery lists templates, how
+/// often, and which tags it reads.
+public struct DiscoverySettings: Sendable, Equatable {
+    /// A subscription, or one resource group of it.
+    public struct Source: Sendable, Equatable, CustomStringConvertible {
+        public var subscriptionID: String
+        public var resourceGroup: String?
+
+        public var description: String {
+            "/subscriptions/\(subscriptionID)" + (resourceGroup.map { "/resourceGroups/\($0)" } ?? "")
+        }
+    }
+
+    public var sources: [Source]
+    public var interval: Duration = .seconds(300)
+    public var tagPrefix = "imagebuildd."
 }
 
 /// `cluster:`: several daemons, one leader, the run state in etcd.

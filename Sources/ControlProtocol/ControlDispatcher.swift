@@ -94,6 +94,8 @@ public enum ControlDispatcher {
                 case "Cancel":
                     guard let p = parameters(CancelParameters.self, data) else { return invalid("schedule") }
                     return encode(try await service.cancel(p, by: peer))
+                case "Discover":
+                    return encode(try await service.discover(by: peer))
                 default:
                     return encode(ControlError("org.varlink.service.MethodNotFound", .init(method: qualified)))
                 }

@@ -17,10 +17,13 @@ public enum ControlInterface {
         type Last (outcome: string, slot: string, ended_at: ?string, message: ?string)
         type Schedule (schedule: string, template: string, subscription_id: string, resource_group: string,
                        cron: string, timezone: string, state: string, build: ?Build, queued: int, pause: ?Pause,
-                       last: ?Last, last_success: ?string, next: ?string, stale_since: ?string)
+                       last: ?Last, last_success: ?string, next: ?string, stale_since: ?string, source: ?string)
+        # A tagged template discovery leaves out.
+        type Ignored (template: string, tag: string, reason: string, message: string)
+        type Discovery (last_pass: ?string, complete: bool, failures: []string, ignored: []Ignored)
 
         # Read-only: open to anyone who can open the socket.
-        method Status() -> (daemon: Daemon, schedules: []Schedule)
+        method Status() -> (daemon: Daemon, schedules: []Schedule, discovery: ?Discovery)
 
         # Mutating: root and members of the operators group only.
         method Trigger(schedule: string, reason: ?string, overlap: ?string, request_id: ?string)
@@ -28,6 +31,9 @@ public enum ControlInterface {
         method Pause(schedule: string, reason: ?string, until: ?string) -> (schedule: string, pause: Pause)
         method Resume(schedule: string) -> (schedule: string, was_paused: bool)
         method Cancel(schedule: string, reason: ?string) -> (schedule: string, slot: string)
+        # A discovery pass now: lists every discover source and journals what changed.
+        method Discover() -> (complete: bool, found: []string, added: []string, changed: []string, retired: []string,
+                              ignored: []Ignored, failures: []string)
 
         error UnknownSchedule (schedule: string, known: []string)
         error PermissionDenied (method: string, uid: int)
@@ -37,6 +43,8 @@ public enum ControlInterface {
         error NotLeader (node: string, leader: ?string)
         # Single-node: the daemon stopped scheduling (SIGTERM, or its journal failed) before it could act.
         error Stopping (message: string)
+        # Discover() on a daemon whose config has no `discover:`.
+        error DiscoveryOff (message: string)
         """
 
     /// `org.varlink.service`: every Varlink service answers these.
@@ -51,7 +59,7 @@ public enum ControlInterface {
         """
 
     /// Methods that change anything.
-    public static let mutating: Set<String> = ["Trigger", "Pause", "Resume", "Cancel"]
+    public static let mutating: Set<String> = ["Trigger", "Pause", "Resume", "Cancel", "Discover"]
 
     public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -71,10 +79,64 @@ public enum ControlInterface {
 public struct StatusReply: Codable, Sendable, Equatable {
     public var daemon: DaemonView
     public var schedules: [ScheduleView]
+    /// Present when the config discovers schedules from template tags.
+    public var discovery: DiscoveryView?
 
-    public init(daemon: DaemonView, schedules: [ScheduleView]) {
+    public init(daemon: DaemonView, schedules: [ScheduleView], discovery: DiscoveryView? = nil) {
         self.daemon = daemon
         self.schedules = schedules
+        self.discovery = discovery
+    }
+}
+
+/// A tagged template that discovery leaves out, and why.
+public struct IgnoredView: Codable, Sendable, Equatable {
+    public var template: String
+    public var tag: String
+    public var reason: String
+    public var message: String
+
+    public init(template: String, tag: String, reason: String, message: String) {
+        self.template = template
+        self.tag = tag
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// Discovery as `status` shows it: the last pass, and what it left out.
+public struct DiscoveryView: Codable, Sendable, Equatable {
+    public var lastPass: String?
+    public var complete: Bool
+    public var failures: [String]
+    public var ignored: [IgnoredView]
+
+    public init(lastPass: String?, complete: Bool, failures: [String], ignored: [IgnoredView]) {
+        self.lastPass = lastPass
+        self.complete = complete
+        self.failures = failures
+        self.ignored = ignored
+    }
+}
+
+/// `Discover()`: what the pass found and changed.
+public struct DiscoverReply: Codable, Sendable, Equatable {
+    public var complete: Bool
+    public var found: [String]
+    public var added: [String]
+    public var changed: [String]
+    public var retired: [String]
+    public var ignored: [IgnoredView]
+    public var failures: [String]
+
+    public init(complete: Bool, found: [String], added: [String], changed: [String], retired: [String], ignored: [IgnoredView], failures: [String]) {
+        self.complete = complete
+        self.found = found
+        self.added = added
+        self.changed = changed
+        self.retired = retired
+        self.ignored = ignored
+        self.failures = failures
     }
 }
 
@@ -126,10 +188,13 @@ public struct ScheduleView: Codable, Sendable, Equatable {
     public var next: String?
     /// When no success within `stale_after` was announced; absent while the image is fresh.
     public var staleSince: String?
+    /// `config`, or `tag:<template id>` for a schedule discovered in a template's tags.
+    public var source: String?
 
     public init(schedule: String, template: String, subscriptionId: String, resourceGroup: String, cron: String, timezone: String,
                 state: String, build: BuildView?, queued: Int, pause: PauseView?, last: LastView?, lastSuccess: String?, next: String?,
-                staleSince: String? = nil) {
+                staleSince: String? = nil, source: String? = nil) {
+        self.source = source
         self.schedule = schedule
         self.template = template
         self.subscriptionId = subscriptionId
@@ -365,6 +430,8 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
             return "\(p.node ?? "this node") is a standby; " + (p.leader.map { "ask the leader, \($0)" } ?? "no node leads right now (etcd unreachable or an election under way)")
         case "\(ControlInterface.name).Stopping":
             return "the daemon is stopping: \(p.message ?? "")"
+        case "\(ControlInterface.name).DiscoveryOff":
+            return p.message ?? "discovery is off"
         case "\(ControlInterface.name).NothingToCancel":
             return "schedule \"\(p.schedule ?? "")\" has no running build to cancel"
         case "\(ControlInterface.name).InvalidParameter", "org.varlink.service.InvalidParameter":
@@ -405,4 +472,5 @@ public protocol ControlService: Sendable {
     func pause(_ parameters: PauseParameters, by peer: Peer) async throws(ControlError) -> PauseReply
     func resume(_ parameters: ResumeParameters, by peer: Peer) async throws(ControlError) -> ResumeReply
     func cancel(_ parameters: CancelParameters, by peer: Peer) async throws(ControlError) -> CancelReply
+    func discover(by peer: Peer) async throws(ControlError) -> DiscoverReply
 }

@@ -76,4 +76,9 @@ final class RecordingService: ControlService {
         calls.withLock { $0.append("Cancel") }
         throw ControlError("\(ControlInterface.name).NothingToCancel", .init(schedule: parameters.schedule))
     }
+
+    func discover(by peer: Peer) async throws(ControlError) -> DiscoverReply {
+        calls.withLock { $0.append("Discover") }
+        throw ControlError("\(ControlInterface.name).DiscoveryOff", .init(message: "no discover: in the config"))
+    }
 }

@@ -203,6 +203,22 @@ public struct PendingNotification: Hashable, Sendable {
     }
 }
 
+/// A schedule a discovery pass found in a template's tags: its tags as found (the prefix taken off),
+/// so that a restart, even while ARM is down, schedules it again from the journal alone.
+public struct DiscoveredSchedule: Hashable, Sendable {
+    public var name: String
+    /// The template's ARM resource id.
+    public var template: String
+    /// `cron`, `timezone`, `overlap`, ...: the values of the tags under the discovery prefix.
+    public var tags: [String: String]
+
+    public init(name: String, template: String, tags: [String: String]) {
+        self.name = name
+        self.template = template
+        self.tags = tags
+    }
+}
+
 /// One fact in the run lifecycle of ARCHITECTURE.md, or a compaction snapshot.
 public enum JournalEvent: Hashable, Sendable {
     case slotDue(SlotKey, target: BuildTarget)
@@ -225,6 +241,10 @@ public enum JournalEvent: Hashable, Sendable {
     case scheduleSeen(schedule: String)
     /// A schedule announced stale (its `since` is the record's time): no success within `stale_after`.
     case stale(schedule: String)
+    /// A discovery pass found a tagged template new, or with changed tags.
+    case scheduleDiscovered(DiscoveredSchedule)
+    /// A complete discovery pass no longer found a discovered schedule (tag removed, template deleted).
+    case scheduleRetired(schedule: String, reason: String)
     /// A notification's intent, before any attempt to send it.
     case notifyQueued(PendingNotification)
     /// A sink took a notification, or the daemon gave up on it after the retry window.
@@ -252,6 +272,8 @@ public enum JournalEvent: Hashable, Sendable {
         case .resumed: .resumed
         case .scheduleSeen: .scheduleSeen
         case .stale: .stale
+        case .scheduleDiscovered: .scheduleDiscovered
+        case .scheduleRetired: .scheduleRetired
         case .notifyQueued: .notifyQueued
         case .notifyDone: .notifyDone
         case .snapshot: .snapshot
@@ -265,7 +287,7 @@ public enum JournalEvent: Hashable, Sendable {
              .runAccepted(let k, _), .statusObserved(let k, _), .cancelRequested(let k, _, _),
              .cancelObserved(let k, _), .outputsRecorded(let k, _), .finished(let k, _, _), .triggerRequested(let k, _):
             k
-        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .notifyQueued, .notifyDone:
+        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .scheduleDiscovered, .scheduleRetired, .notifyQueued, .notifyDone:
             nil
         }
     }
@@ -288,6 +310,8 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case resumed
     case scheduleSeen = "schedule-seen"
     case stale
+    case scheduleDiscovered = "schedule-discovered"
+    case scheduleRetired = "schedule-retired"
     case notifyQueued = "notify-queued"
     case notifyDone = "notify-done"
     case snapshot

@@ -50,6 +50,8 @@ public struct JournalState: Hashable, Sendable {
     public var paused: [String: PauseRecord] = [:]
     /// Per schedule: first seen, last run, last success, stale, runs per outcome. Never trimmed.
     public var schedules: [String: ScheduleFacts] = [:]
+    /// Schedules found in template tags by the last complete discovery pass, by name.
+    public var discovered: [String: DiscoveredSchedule] = [:]
     /// Notifications some sink is still owed, by key.
     public var outbox: [String: PendingNotification] = [:]
     public var historyLimit: Int
@@ -87,6 +89,12 @@ public struct JournalState: Hashable, Sendable {
             return
         case .resumed(let schedule, _):
             paused[schedule] = nil
+            return
+        case .scheduleDiscovered(let schedule):
+            discovered[schedule.name] = schedule
+            return
+        case .scheduleRetired(let schedule, _):
+            discovered[schedule] = nil
             return
         default:
             break
@@ -142,7 +150,7 @@ public struct JournalState: Hashable, Sendable {
             trimHistory(key.schedule)
         case .triggerRequested(_, let request):
             update(key) { $0.trigger = request }
-        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .notifyQueued, .notifyDone:
+        case .snapshot, .paused, .resumed, .scheduleSeen, .stale, .scheduleDiscovered, .scheduleRetired, .notifyQueued, .notifyDone:
             break
         }
     }

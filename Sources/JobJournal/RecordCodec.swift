@@ -59,6 +59,12 @@ public enum RecordCodec {
             w.field("by", by)
         case .scheduleSeen(let schedule), .stale(let schedule):
             w.field("schedule", schedule)
+        case .scheduleDiscovered(let found):
+            w.field("schedule", found.name)
+            writeDiscovered(found, &w)
+        case .scheduleRetired(let schedule, let reason):
+            w.field("schedule", schedule)
+            w.field("reason", reason)
         case .notifyQueued(let pending):
             writePending(pending, &w)
         case .notifyDone(let key, let sink, let delivered, let attempts):
@@ -134,6 +140,16 @@ public enum RecordCodec {
         }
         w.arrayEnd()
         w.field("queued_at", p.queuedAt.journalMillis)
+    }
+
+    private static func writeDiscovered(_ found: DiscoveredSchedule, _ w: inout JSONWriter) {
+        w.field("template", found.template)
+        w.key("tags")
+        w.objectStart()
+        for tag in found.tags.keys.sorted() {
+            w.field(tag, found.tags[tag]!)
+        }
+        w.objectEnd()
     }
 
     private static func writeRun(_ run: RunRecord, _ w: inout JSONWriter) {
@@ -222,6 +238,17 @@ public enum RecordCodec {
             }
             w.objectEnd()
         }
+        if !state.discovered.isEmpty {
+            w.key("discovered")
+            w.objectStart()
+            for name in state.discovered.keys.sorted() {
+                w.key(name)
+                w.objectStart()
+                writeDiscovered(state.discovered[name]!, &w)
+                w.objectEnd()
+            }
+            w.objectEnd()
+        }
         if !state.outbox.isEmpty {
             w.key("outbox")
             w.arrayStart()
@@ -288,6 +315,7 @@ public enum RecordCodec {
         var sink: String?
         var delivered = false
         var attempts: Int64?
+        var tags: [String: String]?
         // Snapshot only.
         var state: JournalState?
 
@@ -337,6 +365,7 @@ public enum RecordCodec {
             else if spells(name, "sink") { sink = try r.string() }
             else if spells(name, "delivered") { delivered = try r.bool() }
             else if spells(name, "attempts") { attempts = try r.int() }
+            else if spells(name, "tags") { tags = try readTags(&r) }
             else if let member = SnapshotMember(name) {
                 var s = state ?? JournalState()
                 try readSnapshotMember(member, &r, &s)
@@ -408,6 +437,8 @@ public enum RecordCodec {
             case .resumed: event = .resumed(schedule: try require(schedule, "schedule"), by: try require(by, "by"))
             case .scheduleSeen: event = .scheduleSeen(schedule: try require(schedule, "schedule"))
             case .stale: event = .stale(schedule: try require(schedule, "schedule"))
+            case .scheduleDiscovered: event = .scheduleDiscovered(try discovered(try require(schedule, "schedule")))
+            case .scheduleRetired: event = .scheduleRetired(schedule: try require(schedule, "schedule"), reason: try require(reason, "reason"))
             case .notifyQueued: event = .notifyQueued(try pending(queuedAt: try require(queuedAt ?? at, "queued_at")))
             case .notifyDone:
                 event = .notifyDone(key: try require(notifyKey, "key"), sink: try require(sink, "sink"), delivered: delivered,
@@ -420,6 +451,10 @@ public enum RecordCodec {
         func pending(queuedAt: Int64) throws -> PendingNotification {
             PendingNotification(key: try require(notifyKey, "key"), event: try require(event, "event"), schedule: try require(schedule, "schedule"),
                                 body: try require(body, "body"), sinks: try require(sinks, "sinks"), queuedAt: Date(journalMillis: queuedAt))
+        }
+
+        func discovered(_ name: String) throws -> DiscoveredSchedule {
+            DiscoveredSchedule(name: name, template: try require(template, "template"), tags: try require(tags, "tags"))
         }
 
         func trigger() throws -> TriggerRequest {
@@ -464,6 +499,12 @@ public enum RecordCodec {
             outputs.append(RunOutputRecord(name: name, artifactID: id, artifactURI: uri))
         }
         return outputs
+    }
+
+    private static func readTags(_ r: inout JSONReader) throws -> [String: String] {
+        var tags: [String: String] = [:]
+        try r.object { r, name in tags[name] = try r.string() }
+        return tags
     }
 
     private static func readRun(_ r: inout JSONReader) throws -> RunRecord {
@@ -521,6 +562,12 @@ public enum RecordCodec {
                 }
                 state.schedules[schedule] = facts
             }
+        case .discovered:
+            try r.object { r, name in
+                var fields = Fields()
+                try r.rawObject { r, member in try fields.read(member, &r) }
+                state.discovered[name] = try fields.discovered(name)
+            }
         case .outbox:
             try r.array { r in
                 var fields = Fields()
@@ -573,7 +620,7 @@ private enum RecordType {
 
 /// The members only a snapshot has.
 private enum SnapshotMember {
-    case openRuns, history, lastSlots, counters, paused, schedules, outbox
+    case openRuns, history, lastSlots, counters, paused, schedules, outbox, discovered
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         if spells(bytes, "open_runs") { self = .openRuns }
@@ -583,6 +630,7 @@ private enum SnapshotMember {
         else if spells(bytes, "history") { self = .history }
         else if spells(bytes, "last_slots") { self = .lastSlots }
         else if spells(bytes, "counters") { self = .counters }
+        else if spells(bytes, "discovered") { self = .discovered }
         else { return nil }
     }
 }

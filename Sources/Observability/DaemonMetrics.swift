@@ -24,6 +24,8 @@ public final class DaemonMetrics: Sendable {
         public var notificationsPending = 0
         /// Whether this node schedules: always in single-node mode, while it leads in cluster mode.
         public var leader = true
+        /// Tagged templates discovery leaves out, by reason (`list`: sources whose last listing failed).
+        public var discoveryErrors: [String: Int] = [:]
 
         public init() {}
     }
@@ -57,6 +59,7 @@ public final class DaemonMetrics: Sendable {
         var exported: [ObjectIdentifier: Double] = [:]
         var arm: [ARMRequestKey: Counter] = [:]
         var notifications: [String: Counter] = [:]
+        var discoveryErrors: [String: Gauge] = [:]
         var lastSize = 0
     }
 
@@ -133,6 +136,14 @@ public final class DaemonMetrics: Sendable {
             }
             advance(armThrottled, to: inputs.armRequests.filter { $0.key.code == "429" }.values.reduce(0, +), &state)
             advance(tokenRefreshes, to: inputs.tokenRefreshes, &state)
+            // A reason once seen stays as a series at 0: an alert on it resolves instead of going stale.
+            for reason in Set(inputs.discoveryErrors.keys).union(state.discoveryErrors.keys) {
+                let gauge = state.discoveryErrors[reason] ?? registry.makeGauge(
+                    name: "imagebuildd_discovery_errors", labels: [("reason", reason)],
+                    help: "Tagged templates the last discovery pass left out, by reason (list: sources whose listing failed).")
+                state.discoveryErrors[reason] = gauge
+                gauge.set(Double(inputs.discoveryErrors[reason] ?? 0))
+            }
             for (result, counts) in [("delivered", inputs.notificationsDelivered), ("abandoned", inputs.notificationsAbandoned)] {
                 for (event, count) in counts {
                     let id = result + "/" + event

@@ -21,7 +21,19 @@ public actor Orchestrator {
     let client: any TemplateOperations
     let clock: any DaemonClock
     let logger: Logger
-    public private(set) var config: DaemonConfig
+    /// The config in force: the file's schedules, then the discovered ones.
+    public internal(set) var config: DaemonConfig
+    /// The config as its file says (the last good reload).
+    public internal(set) var fileConfig: DaemonConfig
+    /// Lists templates for discovery; nil when nothing discovers (tests, the simulation's old seeds).
+    let lister: (any TemplateListing)?
+    var discoveryGeneration = 0
+    /// The pass in flight: a second request waits for it instead of listing twice at once.
+    var discoveryPass: Task<DiscoveryReport, Never>?
+    /// The last pass's report, for status.
+    var lastDiscovery: DiscoveryReport?
+    /// Tagged templates left out and already logged: each is logged once per change.
+    var announcedProblems: Set<IgnoredTemplate> = []
 
     private var table: RunTable
     private var timer: SlotTimer<[ScheduleConfig]>
@@ -38,7 +50,7 @@ public actor Orchestrator {
     private let spawns: AsyncStream<Spawn>
     private let spawner: AsyncStream<Spawn>.Continuation
     private var failure: (any Error)?
-    private var statusHandler: @Sendable (String) -> Void = { _ in }
+    var statusHandler: @Sendable (String) -> Void = { _ in }
     private var progressHandler: @Sendable (String) -> Void = { _ in }
     private var watchdog: (interval: Duration, ping: @Sendable () -> Void)?
     /// The latest failure, for the status line.
@@ -48,17 +60,18 @@ public actor Orchestrator {
     /// Per schedule: the latest run that ended (or slot skipped), for `status` and notifications.
     private var lastEnded: [String: RunRecord] = [:]
     /// Schedules announced stale and not yet recovered, for the status line.
-    private var stale: Set<String> = []
+    var stale: Set<String> = []
     private var staleGeneration = 0
     private var pauseGeneration = 0
     private var notifyHandler: @Sendable (PendingNotification) -> Void = { _ in }
     private var runEndedHandler: @Sendable (_ schedule: String, _ outcome: RunOutcome, _ seconds: Double?) -> Void = { _, _, _ in }
 
-    private enum Spawn: Sendable {
+    enum Spawn: Sendable {
         case run(SlotKey, generation: Int)
         case timer(generation: Int)
         case staleWatch(generation: Int)
         case pauseWatch(generation: Int)
+        case discovery(generation: Int)
         case watchdog
     }
 
@@ -66,9 +79,12 @@ public actor Orchestrator {
     private let armWritesAllowed: @Sendable () async -> Bool
 
     public init(config: DaemonConfig, journal: any RunStore, client: any TemplateOperations, clock: any DaemonClock, logger: Logger,
-                activity: ActivityGauge? = nil, armWritesAllowed: @escaping @Sendable () async -> Bool = { true }) {
+                activity: ActivityGauge? = nil, lister: (any TemplateListing)? = nil,
+                armWritesAllowed: @escaping @Sendable () async -> Bool = { true }) {
         self.armWritesAllowed = armWritesAllowed
         self.config = config
+        fileConfig = config
+        self.lister = lister
         self.activity = activity
         startedAt = clock.now()
         self.journal = journal
@@ -88,6 +104,8 @@ public actor Orchestrator {
     public func start() async throws {
         let state = journal.state
         let now = clock.now()
+        // The discovered set as the journal holds it: schedules even while ARM cannot be listed.
+        applyDiscovered()
         for (schedule, runs) in state.history {
             lastEnded[schedule] = runs.max { ($0.finishedAt ?? .distantPast) < ($1.finishedAt ?? .distantPast) }
         }
@@ -119,13 +137,14 @@ public actor Orchestrator {
         resetTimer(from: now)
         resetStaleWatch()
         resetPauseWatch()
+        resetDiscovery()
     }
 
     /// Journals `schedule-seen` for every configured schedule the journal has not met: a schedule that
     /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few
     /// syncs; at most `seenWindow` at a time, so 10,000 new schedules do not mean 10,000 tasks whose
     /// freed memory would be left scattered between the facts that stay.
-    private func noteSchedulesSeen() async throws {
+    func noteSchedulesSeen() async throws {
         let new = config.schedules.map(\.name).filter { facts($0)?.firstSeen == nil }
         guard !new.isEmpty else { return }
         let now = clock.now()
@@ -142,7 +161,7 @@ public actor Orchestrator {
     private static let seenWindow = 256
 
     /// Appends a fact, durable when it returns; the journal folds it into the schedule's facts.
-    private func record(_ fact: JournalEvent, at now: Date) async throws {
+    func record(_ fact: JournalEvent, at now: Date) async throws {
         _ = try await journal.append(fact, at: now)
     }
 
@@ -202,6 +221,11 @@ public actor Orchestrator {
                         await self.runPauseWatch(generation)
                         self.activity?.leave()
                     }
+                case .discovery(let generation):
+                    group.addTask {
+                        await self.runDiscovery(generation)
+                        self.activity?.leave()
+                    }
                 case .watchdog:
                     group.addTask { await self.runWatchdog() }
                 }
@@ -235,11 +259,20 @@ public actor Orchestrator {
 
     /// Swaps in a new configuration: the slot timer restarts; runs keep the settings they started with.
     public func reload(_ newConfig: DaemonConfig) async {
-        config = newConfig
+        fileConfig = newConfig
         table.maxConcurrentBuilds = newConfig.maxConcurrentBuilds
+        await schedulesChanged()
+        // A reload lists again at once: the sources, the prefix or the defaults may have changed.
+        resetDiscovery()
+    }
+
+    /// After the file's or the discovered schedules changed: the merged config, its timer, its
+    /// `schedule-seen` facts and its stale set.
+    func schedulesChanged() async {
+        applyDiscovered()
         resetTimer()
         do { try await noteSchedulesSeen() } catch { fail(error) }
-        stale = Set(newConfig.schedules.filter { staleSince(of: $0) != nil }.map(\.name))
+        stale = Set(config.schedules.filter { staleSince(of: $0) != nil }.map(\.name))
         resetStaleWatch()
     }
 
@@ -327,7 +360,7 @@ public actor Orchestrator {
     }
 
     /// When the schedule was announced stale, while its config still asks for stale detection.
-    private func staleSince(of schedule: ScheduleConfig) -> Date? {
+    func staleSince(of schedule: ScheduleConfig) -> Date? {
         schedule.staleAfter == nil ? nil : facts(schedule.name)?.staleSince
     }
 
@@ -524,7 +557,7 @@ public actor Orchestrator {
     }
 
     /// Hands work to `run()`'s task group (buffered until it runs).
-    private func spawn(_ work: Spawn) {
+    func spawn(_ work: Spawn) {
         activity?.enter()
         if case .terminated = spawner.yield(work) { activity?.leave() }
     }
@@ -602,7 +635,7 @@ public actor Orchestrator {
 
     // MARK: Slots
 
-    private func resetTimer(from start: Date? = nil) {
+    func resetTimer(from start: Date? = nil) {
         let schedules = config.schedules
         timer = SlotTimer(schedules: schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
         for name in timer.exhausted {
@@ -632,7 +665,7 @@ public actor Orchestrator {
 
     // MARK: Stale images and notifications
 
-    private func resetStaleWatch() {
+    func resetStaleWatch() {
         staleGeneration += 1
         guard config.schedules.contains(where: { $0.staleAfter != nil }) else { return }
         spawn(.staleWatch(generation: staleGeneration))
@@ -834,7 +867,7 @@ public actor Orchestrator {
         logger.log(level: level, "\(line.message)", metadata: metadata)
     }
 
-    private func fail(_ error: any Error) {
+    func fail(_ error: any Error) {
         guard failure == nil else { return }
         failure = error
         if error is any EndsLeadership {

@@ -27,7 +27,7 @@ import Testing
         var read: [JournalRecord] = []
         _ = try JournalInspection.verify(directory: dir.journal) { read.append($0.record) }
         #expect(read == written)
-        #expect(Set(read.map(\.event.typeName)).count == 15)
+        #expect(Set(read.map(\.event.typeName)).count == 17)
     }
 
     @Test func unknownMembersAreIgnoredButUnknownTypesAreNot() throws {

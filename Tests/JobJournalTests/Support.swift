@@ -73,6 +73,8 @@ func everyEvent() -> [JournalEvent] {
     let pending = PendingNotification(key: "win@1/timedOut", event: "timedOut", schedule: "win",
                                       body: #"{"event": "timedOut", "text": "line\nwith \"quotes\" ü"}"#, sinks: ["sink-b", "sink-a"], queuedAt: started)
     snapshot.outbox[pending.key] = pending
+    snapshot.discovered["images/ubuntu"] = DiscoveredSchedule(name: "images/ubuntu", template: "/subscriptions/s/resourceGroups/images/providers/Microsoft.VirtualMachineImages/imageTemplates/ubuntu",
+                                                              tags: ["cron": "0 2 * * *", "schedule": "images/ubuntu"])
     return [
         .slotDue(key, target: target),
         .slotQueued(key),
@@ -95,6 +97,9 @@ func everyEvent() -> [JournalEvent] {
         .finished(key, outcome: .timedOut, message: "cancel did not complete within 30m; last state Canceling"),
         .scheduleSeen(schedule: "win"),
         .stale(schedule: "win"),
+        .scheduleDiscovered(DiscoveredSchedule(name: "images/ubuntu", template: "/subscriptions/s/resourceGroups/images/providers/Microsoft.VirtualMachineImages/imageTemplates/ubuntu",
+                                               tags: ["cron": "0 2 * * *", "timezone": "Europe/Berlin", "overlap": "queue \"quoted\""])),
+        .scheduleRetired(schedule: "images/ubuntu", reason: "the imagebuildd.cron tag is gone"),
         .notifyQueued(pending),
         .notifyDone(key: pending.key, sink: "sink-a", delivered: true, attempts: 3),
         .notifyDone(key: pending.key, sink: "sink-b", delivered: false, attempts: 0),

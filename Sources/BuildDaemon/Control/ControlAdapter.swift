@@ -26,13 +26,28 @@ struct ControlAdapter: ControlService {
         let view = await node.view()
         let role = view.node == nil ? "single" : view.orchestrator == nil ? "standby" : "leader"
         var schedules: [ScheduleView] = []
+        var discovery: DiscoveryView?
         if let orchestrator = view.orchestrator {
             schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: view.now) }
+            if await orchestrator.fileConfig.discovery != nil {
+                let (last, ignored) = await orchestrator.discoveryStatus
+                discovery = DiscoveryView(lastPass: last.map { RFC3339.string($0.at) }, complete: last?.complete ?? false,
+                                          failures: last?.failures ?? [], ignored: ignored.map(StatusView.ignored))
+            }
         }
         let daemon = DaemonView(ready: view.orchestrator != nil || view.node != nil, pid: pid, startedAt: RFC3339.string(view.startedAt),
                                 uptimeSeconds: max(0, Int(view.now.timeIntervalSince(view.startedAt))), role: role, statusLine: view.statusLine,
                                 now: RFC3339.string(view.now), node: view.node, leader: view.leader)
-        return StatusReply(daemon: daemon, schedules: schedules)
+        return StatusReply(daemon: daemon, schedules: schedules, discovery: discovery)
+    }
+
+    func discover(by peer: Peer) async throws(ControlError) -> DiscoverReply {
+        let orchestrator = try await acting()
+        guard let report = await orchestrator.discover() else {
+            throw ControlError("\(ControlInterface.name).DiscoveryOff", .init(message: "discovery is off: the config has no discover: section"))
+        }
+        return DiscoverReply(complete: report.complete, found: report.found, added: report.added, changed: report.changed, retired: report.retired,
+                             ignored: report.ignored.map(StatusView.ignored), failures: report.failures)
     }
 
     func trigger(_ parameters: TriggerParameters, by peer: Peer) async throws(ControlError) -> TriggerReply {
@@ -109,7 +124,11 @@ enum StatusView {
                             resourceGroup: s.config.target.resourceGroup, cron: s.config.cron.expression, timezone: s.config.timezone,
                             state: state, build: building.map { build($0, now: now) }, queued: queued, pause: s.pause.map(pause),
                             last: s.last.map(last), lastSuccess: s.lastSuccess.map(RFC3339.string), next: s.next.map(RFC3339.string),
-                            staleSince: s.staleSince.map(RFC3339.string))
+                            staleSince: s.staleSince.map(RFC3339.string), source: s.config.source.description)
+    }
+
+    static func ignored(_ i: IgnoredTemplate) -> IgnoredView {
+        IgnoredView(template: i.template, tag: i.tag, reason: i.reason, message: i.message)
     }
 
     static func build(_ run: RunLifecycle.Run, now: Date) -> BuildView {

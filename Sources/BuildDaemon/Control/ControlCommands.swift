@@ -73,10 +73,11 @@ struct Status: ParsableCommand {
 
     /// The daemon is down: its schedules and last runs as the journal has them, and exit 3.
     private func printFromJournal(because reason: String) -> Never {
-        let config = socket.loadedConfig
-        let base = config?.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "/var/lib/imagebuildd"
+        let file = socket.loadedConfig
+        let base = file?.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "/var/lib/imagebuildd"
         let state = try? JournalInspection.verify(directory: base + "/journal", historyLimit: 1000).state
         let now = Date()
+        let config = file.map { TagDiscovery.merge($0, discovered: Array((state?.discovered ?? [:]).values)).config }
         let names = config.map { $0.schedules.map(\.name) } ?? Array(Set((state?.lastSlot.keys).map(Array.init) ?? [])).sorted()
         let schedules: [ScheduleView] = names.map { name in
             let settings = config?.schedules.first { $0.name == name }
@@ -91,7 +92,8 @@ struct Status: ParsableCommand {
                                 cron: settings?.cron.expression ?? "", timezone: settings?.timezone ?? "",
                                 state: pause != nil ? "paused" : open > 0 ? "open in journal" : "idle", build: nil, queued: 0,
                                 pause: pause.map(StatusView.pause), last: last.map(StatusView.last), lastSuccess: success.map(RFC3339.string),
-                                next: settings?.cron.next(after: now).map(RFC3339.string), staleSince: facts?.staleSince.map(RFC3339.string))
+                                next: settings?.cron.next(after: now).map(RFC3339.string), staleSince: facts?.staleSince.map(RFC3339.string),
+                                source: settings?.source.description)
         }
         if json {
             let reply = StatusReply(daemon: DaemonView(ready: false, pid: 0, startedAt: "", uptimeSeconds: 0, role: "stopped", statusLine: reason,
@@ -213,6 +215,28 @@ struct Cancel: ParsableCommand {
     }
 }
 
+/// `imagebuildd discover`.
+struct Discover: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the templates of every discover: source now and schedule what their tags say (through the daemon).",
+        discussion: "Exit status 1 when a source could not be listed (nothing was retired then), 3 when the daemon is not running.")
+
+    @OptionGroup var socket: SocketOptions
+
+    @Flag(help: "The reply as JSON.")
+    var json = false
+
+    func run() throws {
+        let reply = socket.call("Discover", EmptyParameters(), as: DiscoverReply.self)
+        if json {
+            print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
+        } else {
+            print(StatusText.discovery(reply))
+        }
+        if !reply.complete { Glibc.exit(1) }
+    }
+}
+
 struct EmptyParameters: Codable {}
 
 /// `imagebuildd status` as text, in the spirit of `systemctl list-timers`.
@@ -221,13 +245,30 @@ enum StatusText {
         let d = reply.daemon
         let role = d.node.map { "\(d.role) \($0)" } ?? d.role
         let head = "imagebuildd: running (pid \(d.pid), \(role)), up \(duration(Double(d.uptimeSeconds))); \(d.statusLine)"
-        return head + "\n" + table(reply.schedules, now: now)
+        var text = head + "\n" + table(reply.schedules, now: now)
+        if let discovery = reply.discovery {
+            text += "\ndiscovery: " + (discovery.lastPass.map { "last pass \(short($0))" + (discovery.complete ? "" : ", incomplete") } ?? "no pass yet")
+            text += discovery.failures.map { "\n  failed: \($0)" }.joined()
+            text += discovery.ignored.map { "\n  ignored: \($0.template): \($0.message)" }.joined()
+        }
+        return text
+    }
+
+    /// What `imagebuildd discover` prints.
+    static func discovery(_ reply: DiscoverReply) -> String {
+        var lines = ["discovery: \(reply.found.count) schedule\(reply.found.count == 1 ? "" : "s") from tags"
+                     + (reply.complete ? "" : " (incomplete: nothing retired)")]
+        lines += reply.added.map { "  added: \($0)" } + reply.changed.map { "  changed: \($0)" } + reply.retired.map { "  retired: \($0)" }
+        lines += reply.ignored.map { "  ignored: \($0.template): \($0.message)" } + reply.failures.map { "  failed: \($0)" }
+        return lines.joined(separator: "\n")
     }
 
     static func table(_ schedules: [ScheduleView], now: Date) -> String {
         var rows = [["SCHEDULE", "TEMPLATE", "STATE", "LAST", "LAST SUCCESS", "NEXT"]]
         for s in schedules {
-            rows.append([s.schedule, s.template, state(s, now: now),
+            // A discovered schedule says so: its cron lives in the template's tags, not the config.
+            let template = s.source?.hasPrefix("tag:") == true ? s.template + " (tag)" : s.template
+            rows.append([s.schedule, template, state(s, now: now),
                          s.last.map { "\($0.outcome) \(short($0.endedAt ?? $0.slot))" } ?? "-",
                          s.lastSuccess.map { "\(short($0)) (\(ago($0, now)))" } ?? "never",
                          s.next.map { "\(short($0)) (\(left($0, now)))" } ?? "-"])

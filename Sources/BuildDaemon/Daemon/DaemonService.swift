@@ -141,7 +141,7 @@ final class DaemonHost: TermHost {
                 armWritesAllowed = { await election.fence() != nil }
             }
             let orchestrator = Orchestrator(config: config.withLock { $0 }, journal: store, client: client, clock: clock, logger: logger,
-                                            armWritesAllowed: armWritesAllowed)
+                                            lister: client, armWritesAllowed: armWritesAllowed)
             let (notifier, prefix) = (self.notifier, cluster ? "leader; " : "")
             await orchestrator.setStatusHandlers(status: { notifier.status(prefix + $0) }, progress: { [self] in
                 if readySent.load(ordering: .relaxed) { notifier.status(prefix + $0) } else { notifier.extendTimeout(.seconds(30), status: $0) }

@@ -79,6 +79,7 @@ struct Reporting: Sendable {
         let (schedules, running, waiting) = await orchestrator?.metricsSnapshot() ?? ([], 0, 0)
         var inputs = DaemonMetrics.Inputs()
         inputs.leader = leader
+        inputs.discoveryErrors = await orchestrator?.discoveryErrors ?? [:]
         for (operation, codes) in client.answers {
             for (code, count) in codes { inputs.armRequests[.init(operation: operation, code: code)] = count }
         }

@@ -23,6 +23,10 @@ enum MessageID {
         "notify-abandoned": "e6a483f0ca3247b2aa7d1025e08baed5",
         "leadership-gained": "6514515fe587464bbe212727b64cbd69",
         "leadership-lost": "b57e5436c5f843f49aa3f0258e48918c",
+        "schedule-discovered": "76c8404bfdfe4eee87176f526ebfaabf",
+        "schedule-retired": "c0d39dd704764c60b7c15d061b33eeea",
+        "discovery-ignored": "c070b4caf17441b09993a38657dfc3e1",
+        "discovery-failed": "91e6e328c435408fbf7a993c197bb1c0",
     ]
 }
 
