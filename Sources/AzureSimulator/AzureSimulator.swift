@@ -87,8 +87,21 @@ public final class AzureSimulator: Sendable {
         arm.setBehavior(subscription: subscriptionID, resourceGroup: resourceGroup, name: template, behavior)
     }
 
+    /// Sets a template's tags, as its owner's Terraform or `az tag update` would.
+    public func setTags(subscriptionID: String, resourceGroup: String, template: String, _ tags: [String: String]) {
+        arm.setTags(subscription: subscriptionID, resourceGroup: resourceGroup, name: template, tags)
+    }
+
+    /// Deletes a template out of band (whatever it is doing), as someone in the portal would.
+    public func removeTemplate(subscriptionID: String, resourceGroup: String, template: String) {
+        arm.remove(subscription: subscriptionID, resourceGroup: resourceGroup, name: template)
+    }
+
     /// Queues a fault for matching requests.
     public func inject(_ rule: FaultRule) { arm.inject(rule) }
+
+    /// Ends every fault still queued (an outage is over).
+    public func clearFaults() { arm.clearFaults() }
 
     /// Makes every issued token expired, as if its lifetime had passed.
     public func expireAllTokens() { arm.expireTokens() }

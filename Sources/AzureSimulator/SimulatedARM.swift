@@ -90,7 +90,16 @@ final class SimulatedARM: Sendable {
         state.withLock { $0.templates[Self.key(subscription, resourceGroup, name)]?.behavior = behavior }
     }
 
+    func setTags(subscription: String, resourceGroup: String, name: String, _ tags: [String: String]) {
+        state.withLock { $0.templates[Self.key(subscription, resourceGroup, name)]?.definition["tags"] = .object(tags.mapValues(JSON.string)) }
+    }
+
+    func remove(subscription: String, resourceGroup: String, name: String) {
+        state.withLock { $0.templates[Self.key(subscription, resourceGroup, name)] = nil }
+    }
+
     func inject(_ rule: FaultRule) { state.withLock { $0.faults.append(rule) } }
+    func clearFaults() { state.withLock { $0.faults = [] } }
     func expireTokens() { state.withLock { $0.tokens = $0.tokens.mapValues { _ in .distantPast } } }
     var requests: [LoggedRequest] { state.withLock { $0.log } }
     var tokensIssued: Int { state.withLock { $0.tokensIssued } }
