@@ -17,7 +17,7 @@ import Testing
         let service = RecordingService()
         let status = await call(#"{"method":"io.imagebuildd.Control.Status"}"#, as: Self.stranger, service)
         #expect((status["parameters"] as? [String: Any])?["daemon"] != nil)
-        for method in ["Trigger", "Pause", "Resume", "Cancel"] {
+        for method in ["Trigger", "Pause", "Resume", "Cancel", "Discover"] {
             let denied = await call(#"{"method":"io.imagebuildd.Control.\#(method)","parameters":{"schedule":"nightly"}}"#, as: Self.stranger, service)
             #expect(denied["error"] as? String == "io.imagebuildd.Control.PermissionDenied", "\(method)")
             #expect((denied["parameters"] as? [String: Any])?["uid"] as? Int == 1000)
