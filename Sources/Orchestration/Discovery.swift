@@ -33,11 +33,14 @@ extension Orchestrator {
     /// A pass already under way is waited for, not doubled.
     public func discover() async -> DiscoveryReport? {
         guard fileConfig.discovery != nil, lister != nil else { return nil }
-        if let pass = discoveryPass { return await pass.value }
-        let pass = Task { await self.pass() }
-        discoveryPass = pass
-        let report = await pass.value
-        discoveryPass = nil
+        // Waiters, not a Task: an unstructured task would leave the caller's executor (the
+        // simulation's, which must run every job).
+        if discovering { return await withCheckedContinuation { discoveryWaiters.append($0) } }
+        discovering = true
+        let report = await pass()
+        discovering = false
+        for waiter in discoveryWaiters { waiter.resume(returning: report) }
+        discoveryWaiters = []
         return report
     }
 

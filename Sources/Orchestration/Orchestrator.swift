@@ -28,8 +28,9 @@ public actor Orchestrator {
     /// Lists templates for discovery; nil when nothing discovers (tests, the simulation's old seeds).
     let lister: (any TemplateListing)?
     var discoveryGeneration = 0
-    /// The pass in flight: a second request waits for it instead of listing twice at once.
-    var discoveryPass: Task<DiscoveryReport, Never>?
+    /// A pass is in flight: a second request waits for it instead of listing twice at once.
+    var discovering = false
+    var discoveryWaiters: [CheckedContinuation<DiscoveryReport?, Never>] = []
     /// The last pass's report, for status.
     var lastDiscovery: DiscoveryReport?
     /// Tagged templates left out and already logged: each is logged once per change.
@@ -637,7 +638,15 @@ public actor Orchestrator {
 
     func resetTimer(from start: Date? = nil) {
         let schedules = config.schedules
-        timer = SlotTimer(schedules: schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] })
+        // A schedule whose times did not change goes on from the slot the old timer waited on; a
+        // changed one starts from its next slot after now.
+        var times: [String: String] = [:]
+        for schedule in timer.schedules { times[schedule.name] = schedule.timing }
+        var carried = timer.pending
+        for schedule in schedules where carried[schedule.name] != nil && times[schedule.name] != schedule.timing {
+            carried[schedule.name] = nil
+        }
+        timer = SlotTimer(schedules: schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] }, carried: carried)
         for name in timer.exhausted {
             logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(name)"])
         }

@@ -7,6 +7,8 @@ public struct MinHeap<Element: Comparable>: Sendable where Element: Sendable {
 
     public var first: Element? { heap.first }
     public var count: Int { heap.count }
+    /// Every element, in heap order.
+    public var elements: [Element] { heap }
 
     public mutating func push(_ element: Element) {
         heap.append(element)

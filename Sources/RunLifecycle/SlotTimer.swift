@@ -50,12 +50,23 @@ where Schedules.Element: SlotSchedule, Schedules.Index == Int {
     /// Schedules that have no fire time within five years, to be reported once.
     public private(set) var exhausted: [String] = []
 
-    /// Each schedule's first slot after `now` and after the last slot the journal has for it.
-    public init(schedules: Schedules, now: Date, lastSlot: (String) -> Date?) {
+    /// Each schedule's first slot after `now` and after the last slot the journal has for it; a
+    /// schedule the timer it replaces was still waiting on (`carried`: its `pending`) goes on from
+    /// that slot, so that a reload or a discovery pass at the instant a slot is due, or inside its
+    /// jitter, does not step over it.
+    public init(schedules: Schedules, now: Date, lastSlot: (String) -> Date?, carried: [String: Date] = [:]) {
         self.schedules = schedules
         for index in schedules.indices {
-            enqueue(index, after: max(now, lastSlot(schedules[index].name) ?? .distantPast))
+            let name = schedules[index].name
+            enqueue(index, after: carried[name].map { $0.addingTimeInterval(-0.001) } ?? max(now, lastSlot(name) ?? .distantPast))
         }
+    }
+
+    /// Each schedule's next slot, not yet fired, by name.
+    public var pending: [String: Date] {
+        var slots: [String: Date] = [:]
+        for entry in queue.elements { slots[schedules[entry.schedule].name] = entry.slot }
+        return slots
     }
 
     /// When the earliest slot fires (its jitter included).

@@ -4,6 +4,7 @@ import Foundation
 import JobJournal
 import Logging
 import Orchestration
+import Scheduler
 import Synchronization
 import Testing
 
@@ -280,6 +281,24 @@ import Testing
 
     /// A SIGHUP that changes `build_timeout` while a slot is still reading its template (ARM
     /// answering 503) leaves that run on the timeout it was admitted with.
+    /// Found by the simulation's discovery passes: a reload (or a discovery pass) inside a slot's
+    /// jitter, after the slot's instant and before it fired, made a new timer that started after
+    /// now and stepped over the slot; a schedule whose times did not change goes on from it.
+    @Test func aReloadInsideASlotsJitterKeepsTheSlot() async throws {
+        let yaml = """
+            defaults: { jitter: 9m, poll: { initial: 30s, max: 1m, multiplier: 2 } }
+            schedules:
+            \(Self.schedule("nightly", "golden", "0 2 * * *"))
+            """
+        let world = try World(yaml: yaml, templates: ["golden": FakeARM.Template(buildMinutes: 5)], start: Self.date(60))
+        let jitter = Jitter.delay(schedule: "nightly", slot: Self.date(120), maximum: .seconds(9 * 60))
+        #expect(jitter > .seconds(2), "the reload must fall inside the jitter")
+        let config = try ConfigLoader(file: "test.yaml", environment: [:]).parse(yaml)
+        let inside = Self.date(120).addingTimeInterval(Double(jitter.components.seconds) / 2)
+        #expect(try await world.run(until: Self.date(180), steps: [(at: inside, act: { await $0.reload(config) })]) == nil)
+        #expect(try world.history().map(\.key.slot) == [Self.date(120)])
+    }
+
     @Test func aReloadDoesNotChangeTheTimeoutOfAnAdmittedRun() async throws {
         let yaml = { (timeout: String) in
             """

@@ -58,7 +58,7 @@ import Testing
     ///   cluster soak's smoke run found it first).
     @Test(arguments: [854, 2075, 3413, 3462, 3743, 3925, 1263, 1268, 1763, 176, 258] as [UInt64])
     func regressionSeeds(seed: UInt64) {
-        var simulation = Simulation(seed: seed)
+        var simulation = Simulation(seed: seed, discovery: false)
         report(seed, &simulation)
     }
 
@@ -70,7 +70,23 @@ import Testing
     /// - 60: a schedule's first slot, due while no node led, was never run by the next leader.
     @Test(arguments: [296, 55, 133, 177, 60] as [UInt64])
     func clusterRegressionSeeds(seed: UInt64) {
-        var simulation = Simulation(seed: seed, clustered: true)
+        var simulation = Simulation(seed: seed, clustered: true, discovery: false)
+        report(seed, &simulation)
+    }
+
+    /// Seeds with schedules discovered from tags that failed before a fix. Each fails with its fix reverted.
+    /// - 321, 587 (and cluster 31): a discovery pass that changed the schedules at the instant a slot
+    ///   was due stepped over it (a new slot timer started after now; reloads had the same flaw).
+    /// - 85: a changed cron goes on from its own next slot, not from the old cron's.
+    @Test(arguments: [321, 587, 85] as [UInt64])
+    func discoveryRegressionSeeds(seed: UInt64) {
+        var simulation = Simulation(seed: seed, discovery: true)
+        report(seed, &simulation)
+    }
+
+    @Test(arguments: [31] as [UInt64])
+    func discoveryClusterRegressionSeeds(seed: UInt64) {
+        var simulation = Simulation(seed: seed, clustered: true, discovery: true)
         report(seed, &simulation)
     }
 

@@ -33,6 +33,8 @@ final class Simulation {
         case foreignBuild(String)
         /// A node's process stops (SIGSTOP, a long pause) for this long.
         case stall(TimeInterval)
+        /// A template's owner changes its tags (discovery reads them).
+        case retag(String)
     }
 
     /// The cluster: its etcd, and each node's current life (nil while it is down).
@@ -75,6 +77,8 @@ final class Simulation {
     /// When each single-node life (by its index in `lives`) had adopted and began to schedule.
     private let ready = SimMoments()
 
+    /// Whether the daemon discovers schedules from the templates' tags (a third of the seeds).
+    let discovers: Bool
     var violations: [String] = []
     var crashes = 0
     var steps = 0
@@ -84,8 +88,14 @@ final class Simulation {
     let trace = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
 
     /// - Parameter clustered: a cluster of two or three nodes on simulated etcd, over a shorter span.
-    init(seed: UInt64, clustered: Bool = false) {
+    /// - Parameter discovery: whether schedules also come from template tags; by default drawn from
+    ///   a stream of its own, so that the seeds that do not discover replay as they did before it.
+    init(seed: UInt64, clustered: Bool = false, discovery: Bool? = nil) {
         self.seed = seed
+        var tagging = SimRandom(seed: seed ^ 0x0D15_C0DE_7A65)
+        // Drawn either way: a seed given `discovery: true` replays as the search ran it.
+        let tagged = tagging.int(0...2) == 0
+        discovers = discovery ?? tagged
         var random = SimRandom(seed: seed)
         // Somewhere in 2027, at a whole minute.
         start = Date(timeIntervalSince1970: 1_798_761_600 + Double(random.int(0...364) * 86_400 + random.int(0...1439) * 60))
@@ -112,7 +122,7 @@ final class Simulation {
             sim.templates["tpl\(t)"] = template
         }
         let faults = SimTemplates.Faults(failureRate: failureRate, ambiguousRate: ambiguousRate, storms: storms)
-        let armState = sim
+        var armState = sim
 
         let zones = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
         let crons = ["*/20 * * * *", "0 * * * *", "30 */2 * * *", "15 3 * * *", "0,45 * * * *", "0 */3 * * *", "10,40 * * * *", "*/30 9-17 * * *"]
@@ -144,6 +154,14 @@ final class Simulation {
 
                 """
         }
+        if discovers {
+            yaml = """
+                discover:
+                  - { subscription_id: 00000000-0000-0000-0000-000000000000, resource_group: rg }
+                discover_interval: \(tagging.pick(["2m", "10m", "45m"]))
+
+                """ + yaml
+        }
         do {
             config = try ConfigLoader(file: "simulation.yaml", environment: [:]).parse(yaml)
         } catch {
@@ -159,6 +177,14 @@ final class Simulation {
         }
         for name in sim.templates.keys.sorted() where random.chance(0.4) {
             due.append((start.addingTimeInterval(random.seconds(0...end.timeIntervalSince(start))), .foreignBuild(name)))
+        }
+        if discovers {
+            for name in sim.templates.keys.sorted() {
+                armState.templates[name]!.tagHistory.append((start, Self.drawTags(name, &tagging)))
+                for _ in 0..<tagging.int(0...3) {
+                    due.append((start.addingTimeInterval(tagging.seconds(0...end.timeIntervalSince(start))), .retag(name)))
+                }
+            }
         }
         guard clustered else {
             let store = self.store
@@ -212,6 +238,8 @@ final class Simulation {
             if !quiet, now >= end {
                 quiet = true
                 arm.quiet.withLock { $0 = true }
+                // Every tagged schedule retires at the next pass, so the runs can drain.
+                if discovers { for name in arm.snapshot.templates.keys { arm.setTags(name, [:]) } }
                 cluster?.etcd.quiet.withLock { $0 = true }
             }
             if quiet, !pausedAll {
@@ -258,6 +286,9 @@ final class Simulation {
             guard !quiet else { return }
             arm.startForeignBuild(template)
             push(clock.now().addingTimeInterval(dice.draw { $0.seconds(3600...6 * 3600) }), .foreignBuild(template))
+        case .retag(let template):
+            guard !quiet else { return }
+            arm.setTags(template, dice.draw { Self.drawTags(template, &$0) })
         case .stall(let seconds):
             guard !quiet, let node = victim() else { return }
             let until = clock.now().addingTimeInterval(seconds)
@@ -284,7 +315,7 @@ final class Simulation {
             let index = lives.count - 1
             let clock = self.clock
             let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
-                                            logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() })
+                                            logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }, lister: arm)
             let task = Task(executorPreference: executor) {
                 await SimIncarnation.$current.withValue(life) {
                     do {
@@ -415,6 +446,7 @@ final class Simulation {
         let recorded = Set(finals.keys.filter { !$0.manual }.map { "\($0.schedule)@\($0.slotMillis)" })
         checkSlotsWhileUp(recorded)
         checkLatestMissed(recorded)
+        checkDiscovery(recorded)
     }
 
     /// No daemon build runs past its deadline plus cancel_wait without a cancel from the daemon.
@@ -441,13 +473,7 @@ final class Simulation {
     /// was adopting open runs. In a cluster, not the slots that came due while etcd had no quorum or
     /// the leader was stalled: no fact can be written then, and the next term's catch-up rule applies.
     private func checkSlotsWhileUp(_ recorded: Set<String>) {
-        var spans: [(from: Date, to: Date, excluded: [(Date, Date)])] = lives.map { ($0.from, $0.to ?? clock.now(), []) }
-        if let cluster {
-            spans = cluster.terms.all.map { term in
-                (term.from, term.to ?? clock.now(), cluster.etcd.outages + cluster.stalls.filter { $0.node == term.node }.map { ($0.from, $0.to) })
-            }
-        }
-        for span in spans {
+        for span in upSpans() {
             for schedule in schedules {
                 var slot = schedule.cron.next(after: span.from)
                 while let t = slot, t.addingTimeInterval(schedule.jitter + 60) < span.to {
@@ -456,6 +482,88 @@ final class Simulation {
                         violations.append("\(schedule.name)@\(t.journalMillis) (\(offset(t))) came due while the daemon lived (\(offset(span.from))-\(offset(span.to))) and was never journaled")
                     }
                     slot = schedule.cron.next(after: t)
+                }
+            }
+        }
+    }
+
+    /// While the daemon lived (in a cluster: each term), with the windows nobody could write a fact.
+    private func upSpans() -> [(from: Date, to: Date, excluded: [(Date, Date)])] {
+        guard let cluster else { return lives.map { ($0.from, $0.to ?? clock.now(), []) } }
+        return cluster.terms.all.map { term in
+            (term.from, term.to ?? clock.now(), cluster.etcd.outages + cluster.stalls.filter { $0.node == term.node }.map { ($0.from, $0.to) })
+        }
+    }
+
+    /// A template's tags as an owner sets them: a cron, a bad cron, a name of its own, a tag
+    /// discovery does not know, or none.
+    static func drawTags(_ template: String, _ random: inout SimRandom) -> [String: String] {
+        let cron = random.pick(["*/20 * * * *", "0 * * * *", "15 */2 * * *", "5,35 * * * *"])
+        switch random.int(0...9) {
+        case 0...3: return ["imagebuildd.cron": cron]
+        case 4: return ["imagebuildd.cron": cron, "imagebuildd.schedule": "renamed-\(template)"]
+        case 5: return ["imagebuildd.cron": "61 * * * *"]
+        case 6: return ["imagebuildd.cron": cron, "imagebuildd.colour": "blue"]
+        default: return [:]
+        }
+    }
+
+    /// Discovery's facts are true to the tags, and a discovered schedule is a schedule: a schedule
+    /// is discovered only with tags its template had as the pass listed it, and retired only when
+    /// its template's tags had changed or the template was gone (never for a failed list); every
+    /// slot of a discovered schedule that came due while it was discovered and the daemon lived is
+    /// journaled.
+    private func checkDiscovery(_ recorded: Set<String>) {
+        guard discovers else { return }
+        let sim = arm.snapshot
+        func ours(_ tags: [String: String]) -> [String: String] {
+            var mine: [String: String] = [:]
+            for (key, value) in tags where key.lowercased().hasPrefix("imagebuildd.") { mine[String(key.dropFirst(12)).lowercased()] = value }
+            return mine
+        }
+        // The template's tags (nil once deleted) at every instant of [a, b].
+        func states(_ id: String, _ a: Date, _ b: Date) -> [[String: String]?] {
+            let name = id.components(separatedBy: "/").last ?? id
+            guard let template = sim.templates[name] else { return [nil] }
+            let instants = [a] + template.tagHistory.map(\.at).filter { $0 > a && $0 <= b } + (template.deletedAt.map { $0 > a && $0 <= b ? [$0] : [] } ?? [])
+            return instants.map { t in sim.exists(name, at: t) ? ours(template.tags(at: t)) : nil }
+        }
+        var current: [String: (found: DiscoveredSchedule, at: Date)] = [:]
+        var spans: [(found: DiscoveredSchedule, from: Date, to: Date)] = []
+        for record in ledger.records {
+            switch record.event {
+            case .scheduleDiscovered(let found):
+                if !states(found.template, record.at.addingTimeInterval(-60), record.at).contains(where: { $0 == found.tags }) {
+                    violations.append("\(found.name) discovered at \(offset(record.at)) with tags \(found.tags) its template did not have")
+                }
+                if let previous = current[found.name] { spans.append((previous.found, previous.at, record.at)) }
+                current[found.name] = (found, record.at)
+            case .scheduleRetired(let name, let reason):
+                guard let previous = current.removeValue(forKey: name) else {
+                    violations.append("\(name) retired at \(offset(record.at)) without having been discovered")
+                    continue
+                }
+                if !states(previous.found.template, record.at.addingTimeInterval(-60), record.at).contains(where: { $0 != previous.found.tags }) {
+                    violations.append("\(name) retired at \(offset(record.at)) (\(reason)) while its template's tags were unchanged")
+                }
+                spans.append((previous.found, previous.at, record.at))
+            default:
+                break
+            }
+        }
+        for (found, at) in current.values { spans.append((found, at, end)) }
+        let up = upSpans()
+        for (found, from, to) in spans {
+            guard let expression = found.tags["cron"], let cron = try? CronParser.parse(expression, timeZone: "UTC") else { continue }
+            for span in up {
+                let until = min(to, span.to, end)
+                var slot = cron.next(after: max(from.addingTimeInterval(60), span.from))
+                while let t = slot, t.addingTimeInterval(60) < until {
+                    let window = (t, t.addingTimeInterval(60))
+                    if !recorded.contains("\(found.name)@\(t.journalMillis)"), !span.excluded.contains(where: { $0.0 < window.1 && window.0 < $0.1 }) {
+                        violations.append("\(found.name)@\(t.journalMillis) (\(offset(t))) came due while discovered (\(offset(from))-\(offset(to))) and the daemon lived, and was never journaled")
+                    }
+                    slot = cron.next(after: t)
                 }
             }
         }

@@ -34,6 +34,10 @@ struct SimARM {
         var lag: TimeInterval
         var deletedAt: Date?
         var builds: [Build] = []
+        /// Its tags from each instant on, oldest first (discovery reads them).
+        var tagHistory: [(at: Date, tags: [String: String])] = []
+
+        func tags(at t: Date) -> [String: String] { tagHistory.last { $0.at <= t }?.tags ?? [:] }
     }
 
     var templates: [String: Template] = [:]

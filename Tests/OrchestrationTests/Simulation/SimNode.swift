@@ -132,7 +132,8 @@ final class SimNodeHost: TermHost {
             return .leadershipLost("\(error)")
         }
         let orchestrator = Orchestrator(config: config, journal: store, client: arm, clock: clock,
-                                        logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }, armWritesAllowed: { await election.fence() != nil })
+                                        logger: Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }, lister: arm,
+                                        armWritesAllowed: { await election.fence() != nil })
         let id = terms.started(node: node, life: life, at: clock.now(), orchestrator)
         let result = await TermEnd.of({
             try await orchestrator.serve(until: end) { open in

@@ -95,7 +95,7 @@ final class SimStore: RunStore, @unchecked Sendable {
 /// ARM for the simulation: `SimARM`'s templates behind the orchestrator's `TemplateOperations`, with
 /// drawn latency, throttling, outages and answers lost before or after the request arrived. A write
 /// takes effect when it reaches ARM; a crash while its answer travels loses only the answer.
-final class SimTemplates: TemplateOperations, @unchecked Sendable {
+final class SimTemplates: TemplateOperations, TemplateListing, @unchecked Sendable {
     struct Faults {
         var failureRate: Double
         var ambiguousRate: Double
@@ -261,6 +261,12 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
         return OperationAcceptance(status: 202, acceptedAt: clock.now(), ids: Self.ids)
     }
 
+    /// Tags change as a template's owner changes them.
+    func setTags(_ template: String, _ tags: [String: String]) {
+        let now = clock.now()
+        arm.withLock { $0.templates[template]?.tagHistory.append((now, tags)) }
+    }
+
     func listRunOutputs(_ id: ImageTemplateID) async throws(AzureError) -> [RunOutput] {
         let failing = self.failing
         try await travel("listRunOutputs")
@@ -269,6 +275,30 @@ final class SimTemplates: TemplateOperations, @unchecked Sendable {
         do { return try JSONDecoder().decode([RunOutput].self, from: Data(json.utf8)) } catch {
             throw .transport(operation: "listRunOutputs", reason: "\(error)")
         }
+    }
+
+    static let group = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/"
+
+    /// Every template that exists, with its tags as they are when the answer leaves ARM.
+    private func listed(_ operation: String) async throws(AzureError) -> [ImageTemplate] {
+        let failing = self.failing
+        try await travel(operation)
+        if failing { throw Self.http(503, operation) }
+        let now = clock.now()
+        return arm.withLock { arm in
+            arm.templates.keys.sorted().filter { arm.exists($0, at: now) }.map { name in
+                var fields = ImageTemplateFields(location: "westeurope", tags: arm.templates[name]!.tags(at: now))
+                fields.id = Self.group + name
+                fields.name = name
+                return ImageTemplate(fields)
+            }
+        }
+    }
+
+    func list(subscriptionID: String) async throws(AzureError) -> [ImageTemplate] { try await listed("List") }
+
+    func listByResourceGroup(subscriptionID: String, resourceGroup: String) async throws(AzureError) -> [ImageTemplate] {
+        try await listed("ListByResourceGroup")
     }
 
     /// A template as a Get returns it: its timeout and `lastRunStatus`, built as the decoder would.
