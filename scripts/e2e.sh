@@ -39,7 +39,9 @@ port=$((20000 + RANDOM % 20000))
 mport=$((port + 1))
 cat > "$work/scenario.json" <<JSON
 {"templates": [{"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "images", "name": "golden",
-  "location": "westeurope", "runOutputNames": ["golden-image"], "behavior": {"outcome": "succeed", "phaseSeconds": [60, 60, 60, 60]}}],
+  "location": "westeurope", "runOutputNames": ["golden-image"], "behavior": {"outcome": "succeed", "phaseSeconds": [60, 60, 60, 60]}},
+  {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "images", "name": "tagged",
+  "location": "westeurope", "runOutputNames": ["tagged-image"], "behavior": {"outcome": "succeed", "phaseSeconds": [60, 60, 60, 60]}}],
  "tokenLifetimeSeconds": 315360000}
 JSON
 IMAGEBUILDD_TIME_SCALE=$clock "$bin" simulate --port "$port" --scenario "$work/scenario.json" > "$work/simulator.out" 2>&1 &
@@ -54,6 +56,8 @@ azure:
   tenant_id: 11111111-1111-1111-1111-111111111111
   client_id: 22222222-2222-2222-2222-222222222222
 metrics: { listen: "127.0.0.1:$mport" }
+discover:
+  - { subscription_id: 00000000-0000-0000-0000-000000000000, resource_group: images }
 defaults:
   poll: { initial: 1m, max: 2m, multiplier: 2 }
 schedules:
@@ -101,6 +105,19 @@ check "journalctl -x shows the catalog text" until_ok 5 explained
 scrape() { curl -sf "http://127.0.0.1:$mport/metrics" > "$work/scrape.txt" && grep -q 'imagebuildd_schedule_info{schedule="golden-nightly"' "$work/scrape.txt"; }
 check "under the hardened unit GET /metrics answers with the schedule's series" until_ok 10 scrape
 check "and promtool accepts the exposition" sh -c "promtool check metrics < '$work/scrape.txt'"
+
+# Schedules from tags: the template's owner tags it (as `az tag update` would, through ARM), and the
+# next discovery pass (every 5 simulated minutes: 5 s here) schedules it.
+token=$(curl -sf -X POST "http://127.0.0.1:$port/11111111-1111-1111-1111-111111111111/oauth2/v2.0/token" \
+    -d grant_type=client_credentials -d client_id=22222222-2222-2222-2222-222222222222 -d client_secret=simulator-secret \
+    -d scope=https://management.azure.com/.default | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+check "the simulator takes a tag on the template (PATCH)" curl -sf -o /dev/null -X PATCH -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    "http://127.0.0.1:$port/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.VirtualMachineImages/imageTemplates/tagged?api-version=2024-02-01" \
+    -d '{"tags": {"imagebuildd.cron": "*/15 * * * *"}}'
+listed() { inbox imagebuildd status --json | grep -q '"source":"tag:/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.VirtualMachineImages/imageTemplates/tagged"'; }
+check "the next status lists the tagged template's schedule, with its source" until_ok 20 listed
+check "the journal says it was discovered, under its MESSAGE_ID" until_ok 5 sh -c \
+    "$BOX exec journalctl -u imagebuildd.service -o json --no-pager | grep '\"MESSAGE_ID\":\"76c8404bfdfe4eee87176f526ebfaabf\"' | grep -q 'images/tagged'"
 
 printf 'schedules: [unclosed\n' > "$work/broken.yaml"
 "$BOX" copy-in "$work/broken.yaml" /etc/imagebuildd/config.yaml
