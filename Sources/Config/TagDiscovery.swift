@@ -129,8 +129,10 @@ public enum TagDiscovery {
 
     /// The config with the discovered schedules after its own; a discovered one whose name or
     /// template a config schedule now has (the config changed since) is left out, and so is one
-    /// whose tags no longer make a schedule under the current defaults.
+    /// whose tags no longer make a schedule under the current defaults. Without `discover:` (it was
+    /// taken out of the config) the journal's discovered set schedules nothing.
     public static func merge(_ config: DaemonConfig, discovered: [DiscoveredSchedule]) -> (config: DaemonConfig, ignored: [IgnoredTemplate]) {
+        guard config.discovery != nil else { return (config, []) }
         var merged = config
         var ignored: [IgnoredTemplate] = []
         var names = Set(config.schedules.map(\.name))

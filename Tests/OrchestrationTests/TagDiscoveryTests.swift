@@ -75,5 +75,9 @@ import Testing
         }
         let onlyTags = try ConfigLoader(file: "t.yaml", environment: [:]).parse("discover: [{subscription_id: \(Self.subscription), resource_group: images}]\n")
         #expect(onlyTags.schedules.isEmpty && onlyTags.discovery?.sources.first?.resourceGroup == "images")
+        let without = try ConfigLoader(file: "t.yaml", environment: [:]).parse("schedules: []\n")
+        let found = DiscoveredSchedule(name: "images/a", template: Self.template("a", [:]).id.resourcePath, tags: ["cron": "@daily"])
+        #expect(TagDiscovery.merge(without, discovered: [found]).config.schedules.isEmpty, "discover: taken out schedules nothing")
+        #expect(TagDiscovery.merge(onlyTags, discovered: [found]).config.schedules.map(\.name) == ["images/a"])
     }
 }
