@@ -68,28 +68,15 @@ struct CheckConfig: AsyncParsableCommand {
         logger.logLevel = .error
         let transport: AsyncHTTPTransport
         do { transport = try AsyncHTTPTransport(caFile: loaded.azure.caFile) } catch { Terminal.failure("\(config): azure: \(error)") }
-        var listed: [(id: ImageTemplateID, tags: [String: String])] = []
-        var failed = false
-        do {
-            let client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger)
-            for source in settings.sources {
-                do {
-                    let templates = if let group = source.resourceGroup {
-                        try await client.listByResourceGroup(subscriptionID: source.subscriptionID, resourceGroup: group)
-                    } else {
-                        try await client.list(subscriptionID: source.subscriptionID)
-                    }
-                    listed += templates.compactMap { t in t.id.flatMap { try? ImageTemplateID(resourceID: $0) }.map { ($0, t.tags ?? [:]) } }
-                } catch {
-                    print("  discover: listing \(source) failed: \(error)")
-                    failed = true
-                }
-            }
-        } catch {
+        let client: ImageTemplatesClient
+        do { client = try AzureWiring.client(loaded.azure, transport: transport, logger: logger) } catch {
             try? await transport.shutdown()
             Terminal.failure("\(config): azure: \(error)")
         }
+        let (listed, failures) = await client.templates(in: settings.sources)
         try? await transport.shutdown()
+        for failure in failures { print("  discover: listing \(failure)") }
+        let failed = !failures.isEmpty
         let result = TagDiscovery.find(listed, config: loaded)
         let now = Date()
         print("  discover: \(listed.count) template\(listed.count == 1 ? "" : "s") listed, \(result.found.count) scheduled by tags")

@@ -12,6 +12,31 @@ public protocol TemplateListing: Sendable {
 
 extension ImageTemplatesClient: TemplateListing {}
 
+extension TemplateListing {
+    /// Every template of every source with its tags, and the sources whose listing failed (any
+    /// failure makes the whole list partial: nothing may be retired on it).
+    public func templates(in sources: [DiscoverySettings.Source]) async -> (listed: [(id: ImageTemplateID, tags: [String: String])], failures: [String]) {
+        var listed: [(id: ImageTemplateID, tags: [String: String])] = []
+        var failures: [String] = []
+        for source in sources {
+            do {
+                let templates = if let group = source.resourceGroup {
+                    try await listByResourceGroup(subscriptionID: source.subscriptionID, resourceGroup: group)
+                } else {
+                    try await list(subscriptionID: source.subscriptionID)
+                }
+                for template in templates {
+                    guard let raw = template.id, let id = try? ImageTemplateID(resourceID: raw) else { continue }
+                    listed.append((id, template.tags ?? [:]))
+                }
+            } catch {
+                failures.append("\(source): \(error)")
+            }
+        }
+        return (listed, failures)
+    }
+}
+
 /// What one discovery pass did, for `imagebuildd discover`, status and metrics.
 public struct DiscoveryReport: Sendable, Equatable {
     public var at: Date
@@ -82,23 +107,7 @@ extension Orchestrator {
         guard let settings = fileConfig.discovery, let lister else {
             return DiscoveryReport(at: clock.now(), complete: false, found: [], added: [], changed: [], retired: [], ignored: [], failures: [])
         }
-        var listed: [(id: ImageTemplateID, tags: [String: String])] = []
-        var failures: [String] = []
-        for source in settings.sources {
-            do {
-                let templates = if let group = source.resourceGroup {
-                    try await lister.listByResourceGroup(subscriptionID: source.subscriptionID, resourceGroup: group)
-                } else {
-                    try await lister.list(subscriptionID: source.subscriptionID)
-                }
-                for template in templates {
-                    guard let raw = template.id, let id = try? ImageTemplateID(resourceID: raw) else { continue }
-                    listed.append((id, template.tags ?? [:]))
-                }
-            } catch {
-                failures.append("\(source): \(error)")
-            }
-        }
+        let (listed, failures) = await lister.templates(in: settings.sources)
         let now = clock.now()
         guard failures.isEmpty else {
             // A partial list says nothing about what is gone: the set the journal holds stays.
