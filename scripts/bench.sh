@@ -37,3 +37,6 @@ python3 scripts/metrics-bench.py "$(swift build -c release --show-bin-path)/imag
 # Footprint: stripped size by section, idle RSS at 1/1,000/10,000 schedules beside Debian's cron.
 command -v cron >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cron; }
 python3 scripts/footprint-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" "$out" | tee "$out/footprint.txt"
+
+# Discovery: a pass over 1,000 templates (ARM requests, time) beside the SDK's list, and a tag change's delay.
+python3 scripts/discovery-bench.py "$(swift build -c release --show-bin-path)/imagebuildd" --out "$out/discovery.json"

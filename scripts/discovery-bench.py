@@ -46,6 +46,7 @@ TLS = work / "tls"
 subprocess.run([str(ROOT / "scripts/gen-test-ca.sh"), str(TLS)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 scenario = {"pageSize": PAGE, "tokenLifetimeSeconds": 86400, "templates": [
     {"subscriptionId": SUB, "resourceGroup": "images", "name": f"t{i:04d}", "location": "westeurope", "runOutputNames": ["image"],
+     "behavior": {"outcome": "succeed"},
      "tags": {"imagebuildd.cron": "0 3 * * *"} if i % 2 == 0 else {"team": "platform"}} for i in range(TEMPLATES)]}
 (work / "scenario.json").write_text(json.dumps(scenario))
 env = {k: v for k, v in os.environ.items() if k not in ("STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "RUNTIME_DIRECTORY")}
