@@ -69,11 +69,6 @@ extension Orchestrator {
         return report
     }
 
-    /// What status shows: the last pass, and the templates left out by it or by the merge.
-    public var discoveryStatus: (last: DiscoveryReport?, ignored: [IgnoredTemplate]) {
-        (lastDiscovery, lastDiscovery?.ignored ?? [])
-    }
-
     /// Gauge values for `imagebuildd_discovery_errors{reason}`: templates left out per reason, and
     /// `list` for sources whose last listing failed.
     public var discoveryErrors: [String: Int] {

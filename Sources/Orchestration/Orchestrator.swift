@@ -31,8 +31,8 @@ public actor Orchestrator {
     /// A pass is in flight: a second request waits for it instead of listing twice at once.
     var discovering = false
     var discoveryWaiters: [CheckedContinuation<DiscoveryReport?, Never>] = []
-    /// The last pass's report, for status.
-    var lastDiscovery: DiscoveryReport?
+    /// The last discovery pass's report, for status (a failed pass keeps the ignored of the last complete one).
+    public internal(set) var lastDiscovery: DiscoveryReport?
     /// Tagged templates left out and already logged: each is logged once per change.
     var announcedProblems: Set<IgnoredTemplate> = []
 

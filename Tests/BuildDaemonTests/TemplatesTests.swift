@@ -20,7 +20,7 @@ import Testing
                          stagingResourceGroup: "aib-staging", tags: ["team": "platform", "os": "ubuntu"]),
             SeedTemplate(name: "windows-golden", buildTimeoutInMinutes: 90),
             SeedTemplate(name: "broken", provisioningError: .init(code: "BadSourceType", message: "The source image was not found.")),
-            SeedTemplate(name: "rhel-golden"),
+            SeedTemplate(name: "rhel-golden", tags: ["imagebuildd.cron": "0 4 * * *"]),
             SeedTemplate(resourceGroup: "other", name: "debian-golden"),
         ], pageSize: 2)
         defer { Task { try await h.stop() } }
@@ -40,10 +40,11 @@ import Testing
         #expect(lines.count == 6, "five templates over three pages:\n\(table)")
         let ubuntu = try #require(lines.first { $0.hasPrefix("ubuntu-golden") })
         #expect(ubuntu.contains("Succeeded") && ubuntu.contains("PlatformImage Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest")
-                && ubuntu.contains("ManagedImage:/subscriptions/") && ubuntu.hasSuffix("ubuntu-nightly"), "\(ubuntu)")
+                && ubuntu.contains("ManagedImage:/subscriptions/") && ubuntu.contains("  ubuntu-nightly  ") && ubuntu.hasSuffix("  -"), "\(ubuntu)")
         #expect(lines.first { $0.hasPrefix("broken") }?.contains("Failed (BadSourceType)") == true, "\(table)")
         #expect(lines.first { $0.hasPrefix("windows-golden") }?.contains("90m") == true)
-        #expect(lines.first { $0.hasPrefix("rhel-golden") }.map { $0.contains("  -  ") && $0.contains("240m") && $0.hasSuffix("-") } == true, "no run, unscheduled")
+        #expect(lines.first { $0.hasPrefix("rhel-golden") }.map { $0.contains("  -  ") && $0.contains("240m") && $0.split(separator: " ").joined(separator: " ").hasSuffix(" - 0 4 * * *") } == true,
+                "no run, unscheduled, its discovery tag's cron shown:\n\(table)")
 
         let (_, json, _) = try await Self.templates(h, "list", "--json")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
@@ -54,6 +55,7 @@ import Testing
         #expect(byName["broken"]?["provisioning_state"] as? String == "Failed" && byName["broken"]?["provisioning_error_code"] as? String == "BadSourceType")
         #expect(byName["ubuntu-golden"]?["scheduled"] as? [String] == ["ubuntu-nightly"] && byName["rhel-golden"]?["scheduled"] as? [String] == [])
         #expect((byName["ubuntu-golden"]?["distribute"] as? [[String: Any]])?.count == 2)
+        #expect(byName["rhel-golden"]?["tag_cron"] as? String == "0 4 * * *" && byName["ubuntu-golden"]?["tag_cron"] is NSNull)
 
         let (_, unscheduled, _) = try await Self.templates(h, "list", "--unscheduled", "--json")
         let names = (try JSONSerialization.jsonObject(with: Data(unscheduled.utf8)) as? [[String: Any]])?.compactMap { $0["name"] as? String }.sorted()

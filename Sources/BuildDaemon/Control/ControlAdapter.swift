@@ -30,9 +30,9 @@ struct ControlAdapter: ControlService {
         if let orchestrator = view.orchestrator {
             schedules = await orchestrator.snapshot().map { StatusView.schedule($0, now: view.now) }
             if await orchestrator.fileConfig.discovery != nil {
-                let (last, ignored) = await orchestrator.discoveryStatus
+                let last = await orchestrator.lastDiscovery
                 discovery = DiscoveryView(lastPass: last.map { RFC3339.string($0.at) }, complete: last?.complete ?? false,
-                                          failures: last?.failures ?? [], ignored: ignored.map(StatusView.ignored))
+                                          failures: last?.failures ?? [], ignored: (last?.ignored ?? []).map(StatusView.ignored))
             }
         }
         let daemon = DaemonView(ready: view.orchestrator != nil || view.node != nil, pid: pid, startedAt: RFC3339.string(view.startedAt),
