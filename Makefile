@@ -76,6 +76,7 @@ install: release
 	install -D -m 0644 packaging/systemd/config.yaml "$(DESTDIR)/etc/imagebuildd/config.yaml.example"
 	install -D -m 0644 packaging/systemd/cluster.yaml "$(DESTDIR)/etc/imagebuildd/cluster.yaml.example"
 	install -D -m 0644 packaging/prometheus/imagebuildd.rules.yml "$(DESTDIR)$(PREFIX)/share/imagebuildd/prometheus/imagebuildd.rules.yml"
+	install -D -m 0644 packaging/grafana/imagebuildd.json "$(DESTDIR)$(PREFIX)/share/imagebuildd/grafana/imagebuildd.json"
 	@if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog 2>/dev/null || true; systemd-sysusers 2>/dev/null || true; systemctl daemon-reload 2>/dev/null || true; fi
 
 # A real systemd in a container (../shared/tools/sysd-box); skips loudly where it cannot boot.

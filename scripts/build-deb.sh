@@ -27,6 +27,7 @@ install -m 0644 packaging/systemd/imagebuildd.sysusers "$root/usr/lib/sysusers.d
 install -m 0644 packaging/systemd/config.yaml "$root/usr/share/doc/imagebuildd/examples/config.yaml"
 install -m 0644 packaging/systemd/cluster.yaml "$root/usr/share/doc/imagebuildd/examples/cluster.yaml"
 install -m 0644 packaging/prometheus/imagebuildd.rules.yml "$root/usr/share/doc/imagebuildd/examples/imagebuildd.rules.yml"
+install -D -m 0644 packaging/grafana/imagebuildd.json "$root/usr/share/imagebuildd/grafana/imagebuildd.json"
 install -m 0644 packaging/debian/copyright "$root/usr/share/doc/imagebuildd/copyright"
 install -D -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/imagebuildd"
 # A subcommand's page is imagebuildd.SUB(8): its NAME must say so for whatis/apropos, while its

@@ -149,6 +149,7 @@ check "dpkg -i installs the package with its dependencies present" inbox dpkg -i
 check "installing does not start the service" sh -c "[ \"\$($BOX exec systemctl is-active imagebuildd.service)\" = inactive ]"
 check "the unit runs /usr/bin/imagebuildd" sh -c "$BOX exec systemctl cat imagebuildd.service | grep -q '^ExecStart=/usr/bin/imagebuildd run'"
 check "the operators group exists (sysusers.d)" inbox getent group imagebuildd-operators
+check "the Grafana dashboard is installed" inbox test -s /usr/share/imagebuildd/grafana/imagebuildd.json
 check "time zones come from the box's tzdata (Europe/Berlin's spring gap in 2027)" sh -c \
     "$BOX exec imagebuildd next --cron '0 2 * * *' --timezone Europe/Berlin --after 2027-03-27T12:00:00Z --count 1 | grep -qx 2027-03-28T01:00:00Z"
 "$BOX" copy-in "$work/config.yaml" /etc/imagebuildd/config.yaml

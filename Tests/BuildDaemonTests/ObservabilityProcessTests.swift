@@ -43,12 +43,20 @@ import Testing
             SeedTemplate(name: "good", behavior: DaemonTests.behavior(.succeed, minutes: 1)),
             SeedTemplate(name: "bad", behavior: DaemonTests.behavior(.fail, minutes: 1)),
             SeedTemplate(name: "hang", behavior: DaemonTests.behavior(.hang, minutes: 5)),
+            // Tagged with a cron that does not parse: discovery's error series has a reason to show.
+            SeedTemplate(name: "tagged", tags: ["imagebuildd.cron": "61 * * * *"]),
         ])
         defer { Task { try await h.stop() } }
+        // A receiver, so that the notification series exist too (the dashboard queries every family).
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { Task { try await receiver.stop() } }
         let port = try freePort()
         let textfile = h.directory + "/imagebuildd.prom"
         try h.writeConfig("""
             metrics: { listen: "127.0.0.1:\(port)", textfile: \(textfile), textfile_interval: 1s }
+            notify: [{ url: "\(receiver.url)", events: [failed] }]
+            discover: [{ subscription_id: \(DaemonHarness.subscription), resource_group: images }]
             defaults: { poll: { initial: 1m, max: 2m, multiplier: 2 }, cancel_wait: 10m }
             schedules:
             \(DaemonHarness.schedule("good", template: "good", cron: "0 1-3 * * *"))
@@ -104,6 +112,11 @@ import Testing
         #expect(values["imagebuildd_arm_requests_total{operation=\"Run\",code=\"202\"}"] == 9)
         #expect((values["imagebuildd_journal_appends_total"] ?? 0) > 40)
         #expect(values["imagebuildd_run_duration_seconds_count{schedule=\"good\"}"] == 3)
+        #expect(values["imagebuildd_discovery_errors{reason=\"cron\"}"] == 1)
+        // Every metric the Grafana dashboard queries is in a real scrape.
+        for name in try DashboardTests.metricNames(DashboardTests.dashboard()).sorted() {
+            #expect(exposition.contains("# TYPE \(name) "), "the dashboard queries \(name), which the daemon does not export")
+        }
         #expect(log.contains("bad (bad) is stale: no successful build since it was added"), "\(log)")
         // The textfile is complete and valid whenever node_exporter reads it.
         let file = try String(contentsOfFile: textfile, encoding: .utf8)
