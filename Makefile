@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` runs the product, `make test` runs every test.
 SWIFT ?= swift
-APT_PACKAGES := libsystemd-dev pkg-config
+APT_PACKAGES := libsystemd-dev zlib1g-dev pkg-config
 
 .PHONY: deps demo test sim bench fuzz build release install deb e2e ha-soak clean
 
@@ -12,7 +12,7 @@ DESTDIR ?=
 # tzdata (the zones schedules run in, checked against zdump) and etcd (the cluster store's tests
 # start three real members), only where they are missing.
 deps:
-	@if ! pkg-config --exists libsystemd 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null \
+	@if ! pkg-config --exists libsystemd 2>/dev/null || ! pkg-config --exists zlib 2>/dev/null || ! command -v openssl >/dev/null || ! command -v promtool >/dev/null \
 			|| ! python3 -c 'import yaml' 2>/dev/null || [ ! -e /usr/share/zoneinfo/tzdata.zi ] || ! command -v etcd >/dev/null; then \
 		echo "installing $(APT_PACKAGES) openssl prometheus python3-yaml tzdata etcd-server etcd-client"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) openssl prometheus python3-yaml tzdata etcd-server etcd-client; \

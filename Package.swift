@@ -44,6 +44,12 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // zlib, for gzip-compressed scrapes (Prometheus asks for them).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(name: "JobJournal"),
         .target(name: "Scheduler"),
         // HTTP requests and responses, the async-http-client transport (TLS, CA files, client
@@ -110,6 +116,7 @@ let package = Package(
             name: "Observability",
             dependencies: [
                 "JobJournal",
+                "CZlib",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

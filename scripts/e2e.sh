@@ -105,6 +105,9 @@ check "journalctl -x shows the catalog text" until_ok 5 explained
 scrape() { curl -sf "http://127.0.0.1:$mport/metrics" > "$work/scrape.txt" && grep -q 'imagebuildd_schedule_info{schedule="golden-nightly"' "$work/scrape.txt"; }
 check "under the hardened unit GET /metrics answers with the schedule's series" until_ok 10 scrape
 check "and promtool accepts the exposition" sh -c "promtool check metrics < '$work/scrape.txt'"
+gzipped() { curl -sf -H 'Accept-Encoding: gzip' -D "$work/headers.txt" "http://127.0.0.1:$mport/metrics" | gzip -dc | grep -q '^imagebuildd_schedule_info{schedule="golden-nightly"' \
+    && grep -qi '^content-encoding: gzip' "$work/headers.txt"; }
+check "a scrape that asks for gzip (as Prometheus does) gets gzip" gzipped
 
 # Schedules from tags: the template's owner tags it (as `az tag update` would, through ARM), and the
 # next discovery pass (every 5 simulated minutes: 5 s here) schedules it.

@@ -2,7 +2,7 @@ import FoundationEssentials
 
 /// One schedule as metrics export it: its configuration's labels and the journal's facts about it,
 /// so the exporter reads facts without knowing the orchestrator that gathers them.
-public struct ScheduleRow: Sendable {
+public struct ScheduleRow: Hashable, Sendable {
     public var name: String
     public var target: BuildTarget
     public var cron: String

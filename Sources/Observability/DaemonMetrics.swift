@@ -8,8 +8,10 @@ import Synchronization
 /// restarts; counters the process keeps (ARM requests, journal appends) start again from zero, as
 /// Prometheus counters may.
 ///
-/// swift-prometheus's registry directly, not the swift-metrics facade: the facade cannot carry HELP
-/// text, and `promtool check metrics` rejects series without it.
+/// The per-schedule families are rendered from those facts (`ScheduleExposition`); swift-prometheus's
+/// registry keeps what it does well, the process's own counters, gauges and histograms. The registry
+/// directly, not the swift-metrics facade: the facade cannot carry HELP text, and `promtool check
+/// metrics` rejects series without it.
 public final class DaemonMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
 
@@ -41,19 +43,8 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
-    private struct ScheduleSeries {
-        var infoLabels: [(String, String)]
-        var info: Gauge
-        var next: Gauge?
-        var lastRun: Gauge?
-        var lastSuccess: Gauge?
-        var paused: Gauge
-        var stale: Gauge
-        var runs: [RunOutcome: Counter] = [:]
-    }
-
     private struct State {
-        var schedules: [String: ScheduleSeries] = [:]
+        var schedules = ScheduleExposition()
         var durations: [String: DurationHistogram] = [:]
         /// What each counter fed from a running total has been told so far.
         var exported: [ObjectIdentifier: Double] = [:]
@@ -120,13 +111,7 @@ public final class DaemonMetrics: Sendable {
         notificationsPending.set(Double(inputs.notificationsPending))
         process.refresh()
         state.withLock { state in
-            var seen = Set<String>()
-            for schedule in schedules {
-                seen.insert(schedule.name)
-                refresh(schedule, &state)
-            }
-            for (name, series) in state.schedules where !seen.contains(name) { unregister(series, &state) }
-            state.schedules = state.schedules.filter { seen.contains($0.key) }
+            state.schedules.update(schedules)
             for (key, count) in inputs.armRequests {
                 let counter = state.arm[key] ?? registry.makeCounter(
                     name: "imagebuildd_arm_requests_total", labels: [("operation", key.operation), ("code", key.code)],
@@ -163,62 +148,15 @@ public final class DaemonMetrics: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(state.withLock { $0.lastSize } + 4096)
         registry.emit(into: &bytes)
-        state.withLock { $0.lastSize = bytes.count }
+        state.withLock { state in
+            state.schedules.write(into: &bytes)
+            state.lastSize = bytes.count
+        }
         return bytes
     }
 
-    private func refresh(_ s: ScheduleRow, _ state: inout State) {
-        let labels = [("schedule", s.name), ("template", s.target.template), ("subscription_id", s.target.subscriptionID),
-                      ("resource_group", s.target.resourceGroup), ("cron", s.cron), ("timezone", s.timezone)]
-        var series: ScheduleSeries
-        if let existing = state.schedules[s.name], existing.infoLabels.elementsEqual(labels, by: { $0 == $1 }) {
-            series = existing
-        } else {
-            if let old = state.schedules[s.name] { registry.unregisterGauge(old.info) }
-            let info = registry.makeGauge(name: "imagebuildd_schedule_info", labels: labels,
-                                          help: "One series per schedule: its template, cron expression and time zone; always 1.")
-            info.set(to: 1.0)
-            series = state.schedules[s.name] ?? ScheduleSeries(
-                infoLabels: labels, info: info,
-                paused: registry.makeGauge(name: "imagebuildd_schedule_paused", labels: [("schedule", s.name)],
-                                           help: "1 while the schedule is paused (imagebuildd pause, or pause_after_failures)."),
-                stale: registry.makeGauge(name: "imagebuildd_schedule_stale", labels: [("schedule", s.name)],
-                                          help: "1 once no build succeeded within stale_after; a success clears it."))
-            series.infoLabels = labels
-            series.info = info
-            for outcome in [RunOutcome.succeeded, .failed] { _ = runsCounter(&series, s.name, outcome) }
-        }
-        series.next = track(series.next, "imagebuildd_schedule_next_run_timestamp_seconds", s.name, s.next,
-                          help: "When the schedule's next slot comes due (Unix seconds).")
-        series.lastRun = track(series.lastRun, "imagebuildd_schedule_last_run_timestamp_seconds", s.name, s.facts.lastRun,
-                             help: "When the schedule's newest build that ran finished (Unix seconds); absent until one has.")
-        series.lastSuccess = track(series.lastSuccess, "imagebuildd_schedule_last_success_timestamp_seconds", s.name, s.facts.lastSuccess,
-                                 help: "When the schedule's newest successful build finished (Unix seconds); absent until one has.")
-        series.paused.set(to: s.paused ? 1.0 : 0.0)
-        series.stale.set(to: s.facts.staleSince != nil ? 1.0 : 0.0)
-        for (outcome, count) in s.facts.runs {
-            advance(runsCounter(&series, s.name, outcome), to: count, &state)
-        }
-        state.schedules[s.name] = series
-    }
-
-    private func runsCounter(_ series: inout ScheduleSeries, _ schedule: String, _ outcome: RunOutcome) -> Counter {
-        if let counter = series.runs[outcome] { return counter }
-        let counter = registry.makeCounter(name: "imagebuildd_runs_total", labels: [("schedule", schedule), ("outcome", outcome.rawValue)],
-                                           help: "Finished runs per schedule and outcome (skipped counts slots not built); rebuilt from the journal.")
-        series.runs[outcome] = counter
-        return counter
-    }
-
-    private func track(_ gauge: Gauge?, _ name: String, _ schedule: String, _ value: Date?, help: String) -> Gauge? {
-        guard let value else {
-            if let gauge { registry.unregisterGauge(gauge) }
-            return nil
-        }
-        let gauge = gauge ?? registry.makeGauge(name: name, labels: [("schedule", schedule)], help: help)
-        gauge.set(value.timeIntervalSince1970)
-        return gauge
-    }
+    /// Schedules rendered (again) since the process started: what changed, not what was scraped.
+    public var scheduleRenders: Int { state.withLock { $0.schedules.renders } }
 
     private func advance(_ counter: Counter, to total: Int, _ state: inout State) {
         let id = ObjectIdentifier(counter)
@@ -226,16 +164,5 @@ public final class DaemonMetrics: Sendable {
         guard delta > 0 else { return }
         counter.increment(by: Int64(delta))
         state.exported[id] = Double(total)
-    }
-
-    private func unregister(_ series: ScheduleSeries, _ state: inout State) {
-        registry.unregisterGauge(series.info)
-        registry.unregisterGauge(series.paused)
-        registry.unregisterGauge(series.stale)
-        for gauge in [series.next, series.lastRun, series.lastSuccess].compactMap({ $0 }) { registry.unregisterGauge(gauge) }
-        for counter in series.runs.values {
-            registry.unregisterCounter(counter)
-            state.exported[ObjectIdentifier(counter)] = nil
-        }
     }
 }

@@ -54,9 +54,11 @@ private final class ScrapeHandler: ChannelInboundHandler, Sendable {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let loop = context.eventLoop
         let respond = NIOLoopBound((context, self), eventLoop: loop)
-        func reply(_ status: HTTPResponseStatus, _ type: String, _ body: [UInt8], head isHead: Bool) {
+        func reply(_ status: HTTPResponseStatus, _ type: String, _ body: [UInt8], head isHead: Bool, gzip: Bool = false) {
             let (context, handler) = respond.value
             var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")])
+            if gzip { headers.add(name: "Content-Encoding", value: "gzip") }
+            if status == .ok { headers.add(name: "Vary", value: "Accept-Encoding") }
             if !keepAlive { headers.add(name: "Connection", value: "close") }
             context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
             if !isHead { context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil) }
@@ -74,8 +76,14 @@ private final class ScrapeHandler: ChannelInboundHandler, Sendable {
         }
         let render = self.render
         let isHead = head.method == .HEAD
-        loop.makeFutureWithTask { await render() }.whenSuccess { body in
-            reply(.ok, "text/plain; version=0.0.4; charset=utf-8", body, head: isHead)
+        let wantsGzip = head.headers["Accept-Encoding"].contains { Gzip.accepted(by: $0) }
+        loop.makeFutureWithTask { () -> ([UInt8], Bool) in
+            let body = await render()
+            // Compressed off the event loop, in the scrape's own task.
+            if wantsGzip, let compressed = Gzip.compress(body) { return (compressed, true) }
+            return (body, false)
+        }.whenSuccess { body, gzip in
+            reply(.ok, "text/plain; version=0.0.4; charset=utf-8", body, head: isHead, gzip: gzip)
         }
     }
 }

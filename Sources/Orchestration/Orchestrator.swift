@@ -368,11 +368,14 @@ public actor Orchestrator {
     /// What the metrics endpoint shows: every configured schedule's facts, and the run table's load.
     public func metricsSnapshot() -> (schedules: [ScheduleRow], running: Int, waiting: Int) {
         let now = clock.now()
-        let schedules = config.schedules.map { schedule in
+        // The timer's heap holds every next slot; before the first timer (or in a reload's instant) compute them.
+        let next = timer.schedules.count == config.schedules.count ? timer.nextSlots : nil
+        let schedules = config.schedules.enumerated().map { index, schedule in
             var current = facts(schedule.name) ?? ScheduleFacts()
             current.staleSince = staleSince(of: schedule)
             return ScheduleRow(name: schedule.name, target: schedule.buildTarget, cron: schedule.cron.expression, timezone: schedule.timezone,
-                               next: schedule.cron.next(after: now), facts: current, paused: table.paused[schedule.name] != nil)
+                               next: next.map { $0[index] } ?? schedule.cron.next(after: now), facts: current,
+                               paused: table.paused[schedule.name] != nil)
         }
         return (schedules, table.activeCount, table.waitingCount)
     }

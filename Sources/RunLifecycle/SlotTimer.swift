@@ -69,6 +69,14 @@ where Schedules.Element: SlotSchedule, Schedules.Index == Int {
         return slots
     }
 
+    /// Each schedule's next slot, not yet fired, by its index (nil: none within five years): what
+    /// the heap already knows, so a scrape of 10,000 schedules computes no cron.
+    public var nextSlots: [Date?] {
+        var slots = [Date?](repeating: nil, count: schedules.count)
+        for entry in queue.elements { slots[entry.schedule] = entry.slot }
+        return slots
+    }
+
     /// When the earliest slot fires (its jitter included).
     public var nextFireAt: Date? { queue.first?.fireAt }
 

@@ -76,6 +76,57 @@ import Testing
         #expect(status == 0, "promtool check metrics:\n\(output)")
     }
 
+    /// Per-schedule lines come from the rows, rendered again only for a schedule whose row changed;
+    /// a scrape of unchanged facts renders nothing and writes the same bytes.
+    @Test func aScheduleIsRenderedAgainOnlyWhenItsFactsChange() throws {
+        let metrics = DaemonMetrics()
+        let rows = (0..<100).map { Self.row("s\($0)", runs: [.succeeded: $0], lastSuccess: Self.t0) }
+        metrics.refresh(schedules: rows, running: 0, waiting: 0, inputs: .init())
+        #expect(metrics.scheduleRenders == 100)
+        let first = Self.lines(metrics).filter { $0.contains("schedule=") }
+        metrics.refresh(schedules: rows, running: 0, waiting: 0, inputs: .init())
+        #expect(metrics.scheduleRenders == 100, "nothing changed, nothing rendered")
+        #expect(Self.lines(metrics).filter { $0.contains("schedule=") } == first)
+        var changed = rows
+        changed[7].facts.runs[.failed] = 1
+        changed[42].paused = true
+        metrics.refresh(schedules: changed, running: 0, waiting: 0, inputs: .init())
+        #expect(metrics.scheduleRenders == 102)
+        let text = Self.lines(metrics)
+        #expect(text.contains(#"imagebuildd_runs_total{schedule="s7",outcome="failed"} 1"#) && text.contains(#"imagebuildd_schedule_paused{schedule="s42"} 1.0"#))
+        // One HELP and TYPE per family, every family's series together (what promtool and Prometheus require).
+        #expect(text.filter { $0 == "# TYPE imagebuildd_runs_total counter" }.count == 1)
+        let families = text.filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "{" && $0 != " " }) }
+        var seen: [String] = []
+        for family in families where seen.last != family {
+            #expect(!seen.contains(family), "\(family) is split in two")
+            seen.append(family)
+        }
+    }
+
+    /// A scrape that asks for gzip gets gzip: what `gzip -d` reads back is the exposition.
+    @Test func gzipRoundTripsThroughTheRealGzip() throws {
+        let metrics = DaemonMetrics()
+        metrics.refresh(schedules: (0..<500).map { Self.row("s\($0)", runs: [.succeeded: 1], lastSuccess: Self.t0) }, running: 0, waiting: 0, inputs: .init())
+        let plain = metrics.render()
+        let compressed = try #require(Gzip.compress(plain))
+        #expect(compressed.count * 5 < plain.count, "\(compressed.count) of \(plain.count) bytes")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        process.arguments = ["-dc"]
+        let stdin = Pipe(), out = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = out
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(compressed))
+        try stdin.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && Array(output) == plain)
+        #expect(Gzip.accepted(by: "gzip") && Gzip.accepted(by: "identity, gzip;q=0.5") && Gzip.accepted(by: "*"))
+        #expect(!Gzip.accepted(by: "identity") && !Gzip.accepted(by: "gzip;q=0") && !Gzip.accepted(by: ""))
+    }
+
     /// The shipped alerting rules: valid, and each alert fires when it should (promtool's rule tests).
     @Test func theShippedAlertRulesPassPromtool() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
