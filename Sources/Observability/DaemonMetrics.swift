@@ -147,12 +147,21 @@ public final class DaemonMetrics: Sendable {
     public func render() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(state.withLock { $0.lastSize } + 4096)
-        registry.emit(into: &bytes)
         state.withLock { state in
             state.schedules.write(into: &bytes)
-            state.lastSize = bytes.count
         }
+        registry.emit(into: &bytes)
+        state.withLock { $0.lastSize = bytes.count }
         return bytes
+    }
+
+    /// The exposition as one gzip member: the per-schedule section as deflated at its last change,
+    /// then the registry's series deflated now. Nil if zlib failed (then serve `render()`).
+    public func renderGzip() -> [UInt8]? {
+        var tail: [UInt8] = []
+        registry.emit(into: &tail)
+        guard let section = state.withLock({ $0.schedules.deflated() }) else { return nil }
+        return Gzip.member(section, then: tail)
     }
 
     /// Schedules rendered (again) since the process started: what changed, not what was scraped.

@@ -7,9 +7,12 @@ import NIOPosix
 public final class MetricsEndpoint: Sendable {
     private let host: String
     private let port: Int
-    private let render: @Sendable () async -> [UInt8]
+    private let render: Render
 
-    public init(host: String, port: Int, render: @escaping @Sendable () async -> [UInt8]) {
+    /// The exposition, gzip-compressed when asked and able: the body, and whether it is gzip.
+    public typealias Render = @Sendable (_ gzip: Bool) async -> (body: [UInt8], gzip: Bool)
+
+    public init(host: String, port: Int, render: @escaping Render) {
         self.host = host
         self.port = port
         self.render = render
@@ -42,9 +45,9 @@ private final class ScrapeHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let render: @Sendable () async -> [UInt8]
+    private let render: MetricsEndpoint.Render
 
-    init(render: @escaping @Sendable () async -> [UInt8]) {
+    init(render: @escaping MetricsEndpoint.Render) {
         self.render = render
     }
 
@@ -77,12 +80,8 @@ private final class ScrapeHandler: ChannelInboundHandler, Sendable {
         let render = self.render
         let isHead = head.method == .HEAD
         let wantsGzip = head.headers["Accept-Encoding"].contains { Gzip.accepted(by: $0) }
-        loop.makeFutureWithTask { () -> ([UInt8], Bool) in
-            let body = await render()
-            // Compressed off the event loop, in the scrape's own task.
-            if wantsGzip, let compressed = Gzip.compress(body) { return (compressed, true) }
-            return (body, false)
-        }.whenSuccess { body, gzip in
+        // Rendered (and compressed) off the event loop, in the scrape's own task.
+        loop.makeFutureWithTask { await render(wantsGzip) }.whenSuccess { body, gzip in
             reply(.ok, "text/plain; version=0.0.4; charset=utf-8", body, head: isHead, gzip: gzip)
         }
     }

@@ -21,44 +21,65 @@ struct ScheduleExposition {
 
     /// One schedule's lines: all families' in one buffer, `ends[i]` where family i's lines end.
     private struct Rendered {
+        var name: String
         /// The row's hash when it was rendered: a different hash means render again.
         var hash: Int
         var bytes: [UInt8]
         var ends: [Int32]
     }
 
-    private var rendered: [String: Rendered] = [:]
     /// The schedules in the order the last update gave them.
-    private var order: [String] = []
+    private var entries: [Rendered] = []
     /// How many schedules were rendered (again), for tests and the bench.
     private(set) var renders = 0
+    /// The section deflated for gzip scrapes, until a schedule's lines change.
+    private var compressed: Gzip.Part?
 
     /// Brings the cache up to date with the orchestrator's rows: new and changed schedules are
     /// rendered, unchanged ones kept, and schedules no longer configured dropped.
     mutating func update(_ rows: [ScheduleRow]) {
-        var next: [String: Rendered] = [:]
-        next.reserveCapacity(rows.count)
-        order = []
-        order.reserveCapacity(rows.count)
-        for row in rows {
-            let hash = row.hashValue
-            if let kept = rendered[row.name], kept.hash == hash {
-                next[row.name] = kept
-            } else {
-                next[row.name] = Self.render(row, hash: hash)
-                renders += 1
+        var changed = rows.count != entries.count
+        // The same schedules in the same order (every scrape but a reload's): compared in place.
+        if !changed {
+            for (index, row) in rows.enumerated() {
+                let hash = row.hashValue
+                guard entries[index].name == row.name else {
+                    changed = true
+                    break
+                }
+                if entries[index].hash != hash {
+                    entries[index] = Self.render(row, hash: hash)
+                    renders += 1
+                    compressed = nil
+                }
             }
-            order.append(row.name)
+            if !changed { return }
         }
-        rendered = next
+        var kept: [String: Rendered] = [:]
+        for entry in entries { kept[entry.name] = entry }
+        entries = rows.map { row in
+            let hash = row.hashValue
+            if let entry = kept[row.name], entry.hash == hash { return entry }
+            renders += 1
+            return Self.render(row, hash: hash)
+        }
+        compressed = nil
+    }
+
+    /// The section deflated, kept until a schedule's lines change (see `Gzip.Part`).
+    mutating func deflated() -> Gzip.Part? {
+        if let compressed { return compressed }
+        var bytes: [UInt8] = []
+        write(into: &bytes)
+        compressed = Gzip.part(bytes)
+        return compressed
     }
 
     /// The families, each under its HELP and TYPE lines (a family without series is left out).
     func write(into out: inout [UInt8]) {
         for (index, family) in Self.families.enumerated() {
             var header = false
-            for name in order {
-                guard let schedule = rendered[name] else { continue }
+            for schedule in entries {
                 let start = index == 0 ? 0 : Int(schedule.ends[index - 1])
                 let end = Int(schedule.ends[index])
                 guard end > start else { continue }
@@ -97,7 +118,7 @@ struct ScheduleExposition {
             line(6, schedule + ",outcome=\"\(outcome.rawValue)\"", "\(row.facts.runs[outcome] ?? 0)")
         }
         ends.append(Int32(bytes.count))
-        return Rendered(hash: hash, bytes: bytes, ends: ends)
+        return Rendered(name: row.name, hash: hash, bytes: bytes, ends: ends)
     }
 
     /// A label value as the text format wants it: backslash, double quote and newline escaped.

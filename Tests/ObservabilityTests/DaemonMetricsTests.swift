@@ -123,6 +123,23 @@ import Testing
         let output = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0 && Array(output) == plain)
+        // A scrape's gzip: the schedules' section as deflated at its last change, then the registry's
+        // series deflated now, in one member that gzip reads back as the whole exposition.
+        let member = try #require(metrics.renderGzip())
+        let joined = Process()
+        joined.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        joined.arguments = ["-dc"]
+        let input = Pipe(), result = Pipe()
+        joined.standardInput = input
+        joined.standardOutput = result
+        try joined.run()
+        input.fileHandleForWriting.write(Data(member))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: result.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        joined.waitUntilExit()
+        #expect(joined.terminationStatus == 0, "gzip -d refused the joined member")
+        #expect(text.contains(#"imagebuildd_runs_total{schedule="s499",outcome="succeeded"} 1"#) && text.contains("process_cpu_seconds_total"))
+        #expect(text.split(separator: "\n").count == String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n").count)
         #expect(Gzip.accepted(by: "gzip") && Gzip.accepted(by: "identity, gzip;q=0.5") && Gzip.accepted(by: "*"))
         #expect(!Gzip.accepted(by: "identity") && !Gzip.accepted(by: "gzip;q=0") && !Gzip.accepted(by: ""))
     }

@@ -73,8 +73,8 @@ struct Reporting: Sendable {
     typealias Source = @Sendable () async -> (orchestrator: Orchestrator?, leader: Bool)
 
     /// The scrape: every series brought up to date, then the exposition.
-    func render(_ source: Source) async -> [UInt8] {
-        guard let metrics else { return [] }
+    func render(_ source: Source, gzip: Bool = false) async -> (body: [UInt8], gzip: Bool) {
+        guard let metrics else { return ([], false) }
         let (orchestrator, leader) = await source()
         let (schedules, running, waiting) = await orchestrator?.metricsSnapshot() ?? ([], 0, 0)
         var inputs = DaemonMetrics.Inputs()
@@ -91,7 +91,8 @@ struct Reporting: Sendable {
             inputs.notificationsPending = stats.inFlight
         }
         metrics.refresh(schedules: schedules, running: running, waiting: waiting, inputs: inputs)
-        return metrics.render()
+        if gzip, let compressed = metrics.renderGzip() { return (compressed, true) }
+        return (metrics.render(), false)
     }
 
     /// The endpoint, the textfile writer and the dispatcher, each a task for the caller's group.
@@ -101,7 +102,7 @@ struct Reporting: Sendable {
         var tasks: [@Sendable () async -> Void] = []
         if let listen = settings.listen {
             tasks.append {
-                let endpoint = MetricsEndpoint(host: listen.host, port: listen.port) { await reporting.render(source) }
+                let endpoint = MetricsEndpoint(host: listen.host, port: listen.port) { await reporting.render(source, gzip: $0) }
                 do {
                     try await endpoint.run { port in
                         logger.notice("metrics on http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(port)/metrics",
@@ -119,7 +120,7 @@ struct Reporting: Sendable {
                 var failing = false
                 while !Task.isCancelled {
                     do {
-                        try exporter.write(await reporting.render(source))
+                        try exporter.write(await reporting.render(source).body)
                         if failing { logger.notice("metrics textfile \(path) written again") }
                         failing = false
                     } catch {
