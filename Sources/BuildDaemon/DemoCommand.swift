@@ -101,7 +101,7 @@ struct Demo: AsyncParsableCommand {
                 }
             }
             try await clock.sleep(until: start.addingTimeInterval(minutes * 60))
-            let scrape = String(decoding: await reporting.render({ (orchestrator, true) }), as: UTF8.self)
+            let scrape = String(decoding: await reporting.render({ (orchestrator, true) }).body, as: UTF8.self)
             print("\nfrom the metrics scrape (GET /metrics):")
             for line in scrape.split(separator: "\n").filter({ line in
                 ["imagebuildd_runs_total{", "imagebuildd_schedule_stale{", "imagebuildd_schedule_last_success"].contains { line.hasPrefix($0) }
