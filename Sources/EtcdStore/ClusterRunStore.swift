@@ -135,6 +135,10 @@ public final class ClusterRunStore: RunStore {
 
     public func scheduleFacts(_ schedule: String) -> ScheduleFacts? { memory.withLock { $0.state.schedules[schedule] } }
 
+    public func scheduleFacts(_ schedules: [String]) -> [ScheduleFacts?] {
+        memory.withLock { memory in schedules.map { memory.state.schedules[$0] } }
+    }
+
     public func openRun(_ key: SlotKey) -> RunRecord? { memory.withLock { $0.state.openRuns[key] } }
 
     /// Records appended since the last base: what a new leader would read besides the snapshot.

@@ -136,6 +136,10 @@ public final class Journal: Sendable {
         writer.withLock { $0.state.schedules[schedule] }
     }
 
+    public func scheduleFacts(_ schedules: [String]) -> [ScheduleFacts?] {
+        writer.withLock { writer in schedules.map { writer.state.schedules[$0] } }
+    }
+
     /// The open run of `key`, if it is open.
     public func openRun(_ key: SlotKey) -> RunRecord? {
         writer.withLock { $0.state.openRuns[key] }

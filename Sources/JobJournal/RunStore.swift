@@ -10,6 +10,12 @@ public protocol RunStore: AnyObject, Sendable {
     func scheduleFacts(_ schedule: String) -> ScheduleFacts?
     /// The open run of `key`, if it is open.
     func openRun(_ key: SlotKey) -> RunRecord?
+    /// Many schedules' facts at once (a scrape asks for all of them): one lock, not one each.
+    func scheduleFacts(_ schedules: [String]) -> [ScheduleFacts?]
+}
+
+extension RunStore {
+    public func scheduleFacts(_ schedules: [String]) -> [ScheduleFacts?] { schedules.map { scheduleFacts($0) } }
 }
 
 extension Journal: RunStore {}

@@ -370,9 +370,11 @@ public actor Orchestrator {
         let now = clock.now()
         // The timer's heap holds every next slot; before the first timer (or in a reload's instant) compute them.
         let next = timer.schedules.count == config.schedules.count ? timer.nextSlots : nil
+        let known = journal.scheduleFacts(config.schedules.map(\.name))
         let schedules = config.schedules.enumerated().map { index, schedule in
-            var current = facts(schedule.name) ?? ScheduleFacts()
-            current.staleSince = staleSince(of: schedule)
+            var current = known[index] ?? ScheduleFacts()
+            // As staleSince(of:): stale only while the config still asks for stale detection.
+            if schedule.staleAfter == nil { current.staleSince = nil }
             return ScheduleRow(name: schedule.name, target: schedule.buildTarget, cron: schedule.cron.expression, timezone: schedule.timezone,
                                next: next.map { $0[index] } ?? schedule.cron.next(after: now), facts: current,
                                paused: table.paused[schedule.name] != nil)

@@ -229,4 +229,4 @@ final class DaemonHost: TermHost {
 
 /// glibc's `malloc_trim` (from <malloc.h>, which the Glibc module does not export).
 @_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
+func glibcMallocTrim(_ pad: Int) -> Int32

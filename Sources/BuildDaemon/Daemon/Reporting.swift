@@ -91,6 +91,11 @@ struct Reporting: Sendable {
             inputs.notificationsPending = stats.inFlight
         }
         metrics.refresh(schedules: schedules, running: running, waiting: waiting, inputs: inputs)
+        defer {
+            // A scrape of 10,000 schedules frees megabytes on a thread of its own, in an arena that
+            // glibc would otherwise keep: give it back, or every scrape leaves the daemon bigger.
+            _ = glibcMallocTrim(0)
+        }
         if gzip, let compressed = metrics.renderGzip() { return (compressed, true) }
         return (metrics.render(), false)
     }
