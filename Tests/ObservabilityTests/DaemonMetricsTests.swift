@@ -104,13 +104,8 @@ import Testing
         }
     }
 
-    /// A scrape that asks for gzip gets gzip: what `gzip -d` reads back is the exposition.
-    @Test func gzipRoundTripsThroughTheRealGzip() throws {
-        let metrics = DaemonMetrics()
-        metrics.refresh(schedules: (0..<500).map { Self.row("s\($0)", runs: [.succeeded: 1], lastSuccess: Self.t0) }, running: 0, waiting: 0, inputs: .init())
-        let plain = metrics.render()
-        let compressed = try #require(Gzip.compress(plain))
-        #expect(compressed.count * 5 < plain.count, "\(compressed.count) of \(plain.count) bytes")
+    /// What the real `gzip -dc` makes of `bytes`: its exit status and output.
+    static func gunzip(_ bytes: [UInt8]) throws -> (Int32, [UInt8]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/gzip")
         process.arguments = ["-dc"]
@@ -118,26 +113,27 @@ import Testing
         process.standardInput = stdin
         process.standardOutput = out
         try process.run()
-        stdin.fileHandleForWriting.write(Data(compressed))
+        stdin.fileHandleForWriting.write(Data(bytes))
         try stdin.fileHandleForWriting.close()
         let output = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && Array(output) == plain)
+        return (process.terminationStatus, Array(output))
+    }
+
+    /// A scrape that asks for gzip gets gzip: what `gzip -d` reads back is the exposition.
+    @Test func gzipRoundTripsThroughTheRealGzip() throws {
+        let metrics = DaemonMetrics()
+        metrics.refresh(schedules: (0..<500).map { Self.row("s\($0)", runs: [.succeeded: 1], lastSuccess: Self.t0) }, running: 0, waiting: 0, inputs: .init())
+        let plain = metrics.render()
+        let compressed = try #require(Gzip.compress(plain))
+        #expect(compressed.count * 5 < plain.count, "\(compressed.count) of \(plain.count) bytes")
+        let (status, output) = try Self.gunzip(compressed)
+        #expect(status == 0 && output == plain)
         // A scrape's gzip: the schedules' section as deflated at its last change, then the registry's
         // series deflated now, in one member that gzip reads back as the whole exposition.
-        let member = try #require(metrics.renderGzip())
-        let joined = Process()
-        joined.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        joined.arguments = ["-dc"]
-        let input = Pipe(), result = Pipe()
-        joined.standardInput = input
-        joined.standardOutput = result
-        try joined.run()
-        input.fileHandleForWriting.write(Data(member))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: result.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        joined.waitUntilExit()
-        #expect(joined.terminationStatus == 0, "gzip -d refused the joined member")
+        let (joined, bytes) = try Self.gunzip(try #require(metrics.renderGzip()))
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(joined == 0, "gzip -d refused the joined member")
         #expect(text.contains(#"imagebuildd_runs_total{schedule="s499",outcome="succeeded"} 1"#) && text.contains("process_cpu_seconds_total"))
         #expect(text.split(separator: "\n").count == String(decoding: metrics.render(), as: UTF8.self).split(separator: "\n").count)
         #expect(Gzip.accepted(by: "gzip") && Gzip.accepted(by: "identity, gzip;q=0.5") && Gzip.accepted(by: "*"))
