@@ -181,9 +181,6 @@ extension Duration {
 }
 
 extension ScheduleConfig {
-    /// When its slots fall (cron, zone and jitter): equal before and after a reload means the same slots.
-    public var timing: String { "\(cron.expression)|\(timezone)|\(jitter)" }
-
     /// What the state machine follows for this schedule's runs.
     public var runPolicy: RunPolicy {
         RunPolicy(overlap: overlap, cancelWait: cancelWait.seconds, giveUpAfter: max(catchUp.seconds, 3600),

@@ -40,11 +40,6 @@ public enum Gzip {
         return out
     }
 
-    /// `bytes` in one gzip member.
-    public static func compress(_ bytes: [UInt8]) -> [UInt8]? {
-        member(.empty, then: bytes)
-    }
-
     /// Whether an `Accept-Encoding` value accepts gzip (`gzip`, `x-gzip` or `*`, not with q=0).
     public static func accepted(by header: String) -> Bool {
         for item in header.split(separator: ",") {

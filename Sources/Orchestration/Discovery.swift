@@ -119,6 +119,7 @@ extension Orchestrator {
         // A template whose tags went bad keeps the schedule it had: a typo does not retire a nightly build.
         let badTemplates = Set(result.ignored.filter { $0.reason != "in-config" && $0.reason != "duplicate-name" }.map { $0.template.lowercased() })
         let listedTemplates = Set(listed.map { $0.id.resourcePath.lowercased() })
+        let foundTemplates = Set(result.found.map { $0.template.lowercased() })
         var report = DiscoveryReport(at: now, complete: true, found: result.found.map(\.name), added: [], changed: [], retired: [],
                                      ignored: result.ignored, failures: [])
         do {
@@ -131,9 +132,9 @@ extension Orchestrator {
             }
             for (name, old) in known.sorted(by: { $0.key < $1.key }) where !foundNames.contains(name) {
                 let template = old.template.lowercased()
-                if badTemplates.contains(template), !result.found.contains(where: { $0.template.lowercased() == template }) { continue }
+                if badTemplates.contains(template), !foundTemplates.contains(template) { continue }
                 let reason = !listedTemplates.contains(template) ? "the template is gone"
-                    : result.found.contains(where: { $0.template.lowercased() == template }) ? "renamed by its \(settings.tagPrefix)schedule tag"
+                    : foundTemplates.contains(template) ? "renamed by its \(settings.tagPrefix)schedule tag"
                     : result.ignored.contains(where: { $0.template.lowercased() == template && $0.reason == "in-config" }) ? "the config now builds the template"
                     : "its \(settings.tagPrefix)cron tag is gone"
                 try await record(.scheduleRetired(schedule: name, reason: reason), at: now)

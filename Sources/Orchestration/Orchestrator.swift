@@ -61,7 +61,7 @@ public actor Orchestrator {
     /// Per schedule: the latest run that ended (or slot skipped), for `status` and notifications.
     private var lastEnded: [String: RunRecord] = [:]
     /// Schedules announced stale and not yet recovered, for the status line.
-    var stale: Set<String> = []
+    private var stale: Set<String> = []
     private var staleGeneration = 0
     private var pauseGeneration = 0
     private var notifyHandler: @Sendable (PendingNotification) -> Void = { _ in }
@@ -145,7 +145,7 @@ public actor Orchestrator {
     /// never succeeds is stale counting from here. Concurrent, so group commit takes them in a few
     /// syncs; at most `seenWindow` at a time, so 10,000 new schedules do not mean 10,000 tasks whose
     /// freed memory would be left scattered between the facts that stay.
-    func noteSchedulesSeen() async throws {
+    private func noteSchedulesSeen() async throws {
         let new = config.schedules.map(\.name).filter { facts($0)?.firstSeen == nil }
         guard !new.isEmpty else { return }
         let now = clock.now()
@@ -361,8 +361,12 @@ public actor Orchestrator {
     }
 
     /// When the schedule was announced stale, while its config still asks for stale detection.
-    func staleSince(of schedule: ScheduleConfig) -> Date? {
-        schedule.staleAfter == nil ? nil : facts(schedule.name)?.staleSince
+    private func staleSince(of schedule: ScheduleConfig) -> Date? {
+        staleSince(of: schedule, in: facts(schedule.name))
+    }
+
+    private func staleSince(of schedule: ScheduleConfig, in facts: ScheduleFacts?) -> Date? {
+        schedule.staleAfter == nil ? nil : facts?.staleSince
     }
 
     /// What the metrics endpoint shows: every configured schedule's facts, and the run table's load.
@@ -373,8 +377,7 @@ public actor Orchestrator {
         let known = journal.scheduleFacts(config.schedules.map(\.name))
         let schedules = config.schedules.enumerated().map { index, schedule in
             var current = known[index] ?? ScheduleFacts()
-            // As staleSince(of:): stale only while the config still asks for stale detection.
-            if schedule.staleAfter == nil { current.staleSince = nil }
+            current.staleSince = staleSince(of: schedule, in: known[index])
             return ScheduleRow(name: schedule.name, target: schedule.buildTarget, cron: schedule.cron.expression, timezone: schedule.timezone,
                                next: next.map { $0[index] } ?? schedule.cron.next(after: now), facts: current,
                                paused: table.paused[schedule.name] != nil)
@@ -641,17 +644,8 @@ public actor Orchestrator {
 
     // MARK: Slots
 
-    func resetTimer(from start: Date? = nil) {
-        let schedules = config.schedules
-        // A schedule whose times did not change goes on from the slot the old timer waited on; a
-        // changed one starts from its next slot after now.
-        var times: [String: String] = [:]
-        for schedule in timer.schedules { times[schedule.name] = schedule.timing }
-        var carried = timer.pending
-        for schedule in schedules where carried[schedule.name] != nil && times[schedule.name] != schedule.timing {
-            carried[schedule.name] = nil
-        }
-        timer = SlotTimer(schedules: schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] }, carried: carried)
+    private func resetTimer(from start: Date? = nil) {
+        timer = SlotTimer(schedules: config.schedules, now: start ?? clock.now(), lastSlot: { [table] in table.lastSlot[$0] }, replacing: timer)
         for name in timer.exhausted {
             logger.error("schedule has no fire time within 5 years", metadata: ["SCHEDULE": "\(name)"])
         }
@@ -679,7 +673,7 @@ public actor Orchestrator {
 
     // MARK: Stale images and notifications
 
-    func resetStaleWatch() {
+    private func resetStaleWatch() {
         staleGeneration += 1
         guard config.schedules.contains(where: { $0.staleAfter != nil }) else { return }
         spawn(.staleWatch(generation: staleGeneration))

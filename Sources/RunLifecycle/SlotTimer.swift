@@ -50,23 +50,25 @@ where Schedules.Element: SlotSchedule, Schedules.Index == Int {
     /// Schedules that have no fire time within five years, to be reported once.
     public private(set) var exhausted: [String] = []
 
-    /// Each schedule's first slot after `now` and after the last slot the journal has for it; a
-    /// schedule the timer it replaces was still waiting on (`carried`: its `pending`) goes on from
-    /// that slot, so that a reload or a discovery pass at the instant a slot is due, or inside its
-    /// jitter, does not step over it.
-    public init(schedules: Schedules, now: Date, lastSlot: (String) -> Date?, carried: [String: Date] = [:]) {
+    /// Each schedule's first slot after `now` and after the last slot the journal has for it. A
+    /// schedule that the timer it replaces was still waiting on, with the same cron (and zone) and
+    /// jitter, goes on from that slot, so that a reload or a discovery pass at the instant a slot is
+    /// due, or inside its jitter, does not step over it; a changed one starts from its next slot.
+    public init(schedules: Schedules, now: Date, lastSlot: (String) -> Date?, replacing old: SlotTimer? = nil) {
         self.schedules = schedules
-        for index in schedules.indices {
-            let name = schedules[index].name
-            enqueue(index, after: carried[name].map { $0.addingTimeInterval(-0.001) } ?? max(now, lastSlot(name) ?? .distantPast))
+        var waiting: [String: (slot: Date, schedule: Schedules.Element)] = [:]
+        for entry in old?.queue.elements ?? [] {
+            let schedule = old!.schedules[entry.schedule]
+            waiting[schedule.name] = (entry.slot, schedule)
         }
-    }
-
-    /// Each schedule's next slot, not yet fired, by name.
-    public var pending: [String: Date] {
-        var slots: [String: Date] = [:]
-        for entry in queue.elements { slots[schedules[entry.schedule].name] = entry.slot }
-        return slots
+        for index in schedules.indices {
+            let schedule = schedules[index]
+            if let kept = waiting[schedule.name], kept.schedule.cron == schedule.cron, kept.schedule.jitter == schedule.jitter {
+                enqueue(index, after: kept.slot.addingTimeInterval(-0.001))
+            } else {
+                enqueue(index, after: max(now, lastSlot(schedule.name) ?? .distantPast))
+            }
+        }
     }
 
     /// Each schedule's next slot, not yet fired, by its index (nil: none within five years): what

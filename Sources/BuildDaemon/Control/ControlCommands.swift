@@ -65,7 +65,7 @@ struct Status: ParsableCommand {
             Terminal.failure("\(error)")
         }
         if json {
-            print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
+            printJSON(reply)
         } else {
             print(StatusText.render(reply, now: RFC3339.parse(reply.daemon.now) ?? Date()))
         }
@@ -99,7 +99,7 @@ struct Status: ParsableCommand {
             let reply = StatusReply(daemon: DaemonView(ready: false, pid: 0, startedAt: "", uptimeSeconds: 0, role: "stopped", statusLine: reason,
                                                        now: RFC3339.string(now)),
                                     schedules: schedules)
-            print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
+            printJSON(reply)
         } else {
             print("\(reason)\nfrom the journal in \(base)/journal:")
             print(StatusText.table(schedules, now: now))
@@ -229,7 +229,7 @@ struct Discover: ParsableCommand {
     func run() throws {
         let reply = socket.call("Discover", EmptyParameters(), as: DiscoverReply.self)
         if json {
-            print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
+            printJSON(reply)
         } else {
             print(StatusText.discovery(reply))
         }
@@ -238,6 +238,11 @@ struct Discover: ParsableCommand {
 }
 
 struct EmptyParameters: Codable {}
+
+/// A reply as the JSON contract prints it (snake_case, sorted keys).
+func printJSON<T: Encodable>(_ reply: T) {
+    print(String(decoding: (try? ControlInterface.encoder.encode(reply)) ?? Data(), as: UTF8.self))
+}
 
 /// `imagebuildd status` as text, in the spirit of `systemctl list-timers`.
 enum StatusText {
